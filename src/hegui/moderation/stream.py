@@ -1,0 +1,183 @@
+"""Moderation of a token stream: feed chunks, get back only text that has been scanned and settled.
+
+How it stays exact and cheap:
+- Pattern detectors declare ``max_lookback`` L (normalized characters). After a scan, everything
+  before the last L normalized characters is *settled*: no future character can create or cancel
+  (via an exception term) a match that starts there. Only settled text is released.
+- Scans are batched (every ``batch`` new characters, at a sentence end, or at ``close``), and each
+  rescans only the unreleased tail plus a little ``context``, so the work per character stays near
+  that of one whole-text ``check``.
+- Whole-text detectors (``max_lookback <= 0``: classifier, LLM judge) run once per completed
+  sentence (Chinese and Western terminators), so with them on, text is held until its sentence ends.
+- Findings are keyed by (risk, detector, rule, span) and reported exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from hegui.moderation.engine import action_for, clean_text, mask_spans
+from hegui.moderation.types import Action, Finding
+from hegui.text import normalize
+
+if TYPE_CHECKING:
+    from hegui.moderation.engine import Moderator
+
+# Sentence/segment ends, Chinese punctuation included (some guardrail splitters only know ". ! ?").
+SENTENCE_END = re.compile(r"[。！？；!?;…\n]+|\.(?=\s|$)")
+
+_Key = tuple[str, str, str, int, int]
+
+
+def _key(f: Finding) -> _Key:
+    return (f.risk, f.detector, f.rule, f.start, f.end)
+
+
+@dataclass(slots=True)
+class StreamUpdate:
+    release: str = ""  # text cleared to send to the client now
+    findings: list[Finding] = field(default_factory=list)  # findings reported by this step
+    action: Action = Action.ALLOW  # strongest action so far in the stream
+    stopped: bool = False  # the policy cut the stream: send ``message`` and end it
+    message: str | None = None
+
+
+class StreamModerator:
+    def __init__(self, moderator: Moderator, role: str = "output", batch: int = 24, context: int = 8):
+        if batch < 1 or context < 0:
+            raise ValueError("batch must be >= 1 and context >= 0")
+        self.policy = moderator.policy
+        dets = moderator.detectors_for(role)
+        self._local = [d for d in dets if d.max_lookback > 0]
+        self._whole = [d for d in dets if d.max_lookback <= 0]
+        self.lookback = max((d.max_lookback for d in self._local), default=0)
+        self.batch = batch
+        self.context = context
+        self._buf = ""  # text from absolute offset ``_base`` on
+        self._base = 0
+        self._released = 0  # absolute offset: text before it has been released
+        self._seg_start = 0  # absolute start of the sentence whole-text detectors have not seen
+        self._pending = 0
+        self._reported: set[_Key] = set()
+        self._whole_found: list[Finding] = []
+        self.findings: list[Finding] = []  # everything reported so far
+        self.action = Action.ALLOW
+        self.stopped = False
+        self.closed = False
+
+    # --- public -----------------------------------------------------------------------------
+    @property
+    def released(self) -> int:
+        """Characters released so far; every one of them was scanned."""
+        return self._released
+
+    @property
+    def received(self) -> int:
+        return self._base + len(self._buf)
+
+    def feed(self, chunk: str) -> StreamUpdate:
+        if self.closed:
+            raise RuntimeError("feed() after close()")
+        if self.stopped or not chunk:
+            return StreamUpdate(action=self.action, stopped=self.stopped)
+        chunk = clean_text(chunk)
+        self._buf += chunk
+        self._pending += len(chunk)
+        if self._pending >= self.batch or SENTENCE_END.search(chunk):
+            return self._scan(final=False)
+        return StreamUpdate(action=self.action)
+
+    def close(self) -> StreamUpdate:
+        """End of stream: scan and release the rest."""
+        if self.closed:
+            return StreamUpdate(action=self.action, stopped=self.stopped)
+        upd = self._scan(final=True) if not self.stopped else StreamUpdate(action=self.action, stopped=True)
+        self.closed = True
+        return upd
+
+    # --- internals ------------------------------------------------------------------------------
+    def _scan(self, final: bool) -> StreamUpdate:
+        self._pending = 0
+        end = self._base + len(self._buf)
+        win_start = max(self._base, self._released - self.context)
+        window = self._buf[win_start - self._base :]
+        nt = normalize(window)
+        found: list[Finding] = []
+        for det in self._local:
+            for f in det.scan(nt):
+                if f.start + win_start >= self._released:
+                    found.append(_shift(f, win_start))
+        settled = self._settled_boundary(nt, win_start, end, final)
+        if self._whole:
+            self._run_whole(final)
+            found.extend(self._whole_found)
+            settled = min(settled, self._seg_start) if not final else settled
+        fresh = sorted(
+            {_key(f): f for f in found if f.start < settled and _key(f) not in self._reported}.values(),
+            key=lambda f: (f.start, f.end),
+        )
+        acts = [action_for(self.policy, f) for f in fresh]
+        stop_at = min((f.start for f, a in zip(fresh, acts, strict=True) if a >= Action.REFUSE), default=None)
+        if stop_at is not None:
+            release_to = max(stop_at, self._released)
+        else:
+            release_to = settled
+            for f, a in zip(fresh, acts, strict=True):
+                if a == Action.MASK and f.end > settled:
+                    release_to = min(release_to, f.start)  # never release half a masked span
+        release_to = max(release_to, self._released)
+        reported = [
+            (f, a) for f, a in zip(fresh, acts, strict=True) if f.start < release_to or stop_at is not None
+        ]
+        masks = [f for f, a in reported if a == Action.MASK and f.end <= release_to]
+        text = self._buf[self._released - self._base : release_to - self._base]
+        if masks:
+            local = [replace(f, start=f.start - self._released, end=f.end - self._released) for f in masks]
+            text = mask_spans(text, local, self.policy)
+        out = [f for f, a in reported if a > Action.ALLOW]
+        for f, a in reported:
+            self._reported.add(_key(f))
+            self.action = max(self.action, a)
+        self.findings.extend(out)
+        self._released = release_to
+        if stop_at is not None:
+            self.stopped = True
+            self._buf = ""
+            self._base = end
+            return StreamUpdate(text, out, self.action, True, self.policy.stream_cut_message)
+        keep_from = max(self._base, min(self._released - self.context, self._seg_start))
+        self._buf = self._buf[keep_from - self._base :]
+        self._base = keep_from
+        return StreamUpdate(text, out, self.action, False, None)
+
+    def _settled_boundary(self, nt, win_start: int, end: int, final: bool) -> int:  # type: ignore[no-untyped-def]
+        if final:
+            return end
+        k = len(nt.normalized) - self.lookback
+        if k <= 0:
+            return self._released
+        return win_start + nt.span(k, k + 1)[0]
+
+    def _run_whole(self, final: bool) -> None:
+        """Run whole-text detectors on each sentence completed since the last call."""
+        seg_text = self._buf[self._seg_start - self._base :]
+        cut = 0
+        for m in SENTENCE_END.finditer(seg_text):
+            cut = m.end()
+        if final:
+            cut = len(seg_text)
+        if cut == 0:
+            return
+        done = seg_text[:cut]
+        if done.strip():
+            nt = normalize(done)
+            for det in self._whole:
+                self._whole_found.extend(_shift(f, self._seg_start) for f in det.scan(nt))
+        self._seg_start += cut
+        self._whole_found = [f for f in self._whole_found if _key(f) not in self._reported]
+
+
+def _shift(f: Finding, by: int) -> Finding:
+    return replace(f, start=f.start + by, end=f.end + by) if by else f
