@@ -111,7 +111,9 @@ def resolve_spec(header: list[str], spec: DatasetSpec, path: Path) -> DatasetSpe
     if out.text_col is None or out.text_col not in header:
         raise DataError(f"{path}: no text column (have {header}); name it with --text-col")
     if out.label_col is None and out.risk_col is None:
-        raise DataError(f"{path}: no label or risk column (have {header}); name one with --label-col/--risk-col")
+        raise DataError(
+            f"{path}: no label or risk column (have {header}); name one with --label-col/--risk-col"
+        )
     for name in (out.label_col, out.risk_col, out.topic_col, out.split_col, out.group_col):
         if name is not None and name not in header:
             raise DataError(f"{path}: column {name!r} not in header {header}")
@@ -151,9 +153,7 @@ def _risks_of(row: dict[str, str], spec: DatasetSpec, where: str) -> frozenset[s
             return frozenset([spec.topic_map[topic]])
     if spec.default_risk is not None:
         return frozenset([spec.default_risk])
-    raise DataError(
-        f"{where}: positive label but no risk code: add a risk column, --topic-map or --risk"
-    )
+    raise DataError(f"{where}: positive label but no risk code: add a risk column, --topic-map or --risk")
 
 
 def _truth(raw: str, where: str) -> bool:
@@ -197,3 +197,49 @@ def load_examples(path: str | Path, spec: DatasetSpec | None = None) -> list[Exa
 def _chain(first: dict[str, str], rest: Iterator[dict[str, str]]) -> Iterator[dict[str, str]]:
     yield first
     yield from rest
+
+
+_SPEC_KEYS = {
+    "text_col": "text_col",
+    "label_col": "label_col",
+    "risk_col": "risk_col",
+    "topic_col": "topic_col",
+    "risk": "default_risk",
+    "split_col": "split_col",
+    "split": "split",
+    "hash_split": "hash_split",
+    "group_col": "group_col",
+}
+
+
+def parse_data_arg(arg: str, base: DatasetSpec | None = None) -> tuple[Path, DatasetSpec]:
+    """``PATH`` or ``PATH::key=value,key=value`` (per-file column options, e.g.
+    ``SexComment.csv::hash_split=train``). Keys: text_col, label_col, risk_col, topic_col, risk,
+    split_col, split, hash_split, group_col."""
+    path, _, opts = arg.partition("::")
+    b = base or DatasetSpec()
+    spec = DatasetSpec(**{f: getattr(b, f) for f in b.__dataclass_fields__})
+    spec.topic_map = dict(b.topic_map)
+    for part in filter(None, (o.strip() for o in opts.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in _SPEC_KEYS:
+            raise DataError(
+                f"{arg}: bad option {part!r} (expected one of {', '.join(_SPEC_KEYS)} as key=value)"
+            )
+        setattr(spec, _SPEC_KEYS[key.strip()], value.strip())
+    if spec.hash_split not in (None, "train", "dev"):
+        raise DataError(f"{arg}: hash_split must be 'train' or 'dev'")
+    return Path(path), spec
+
+
+def parse_topic_map(items: list[str]) -> dict[str, str]:
+    """``["race=A2.a", "region=A2.d"]`` -> mapping, validating the codes."""
+    out: dict[str, str] = {}
+    for item in items:
+        topic, eq, code = item.partition("=")
+        if not eq or not topic.strip():
+            raise DataError(f"bad --topic-map {item!r}: expected TOPIC=CODE")
+        if not is_known_kind(code.strip()):
+            raise DataError(f"bad --topic-map {item!r}: unknown risk code {code.strip()!r}")
+        out[topic.strip()] = code.strip()
+    return out

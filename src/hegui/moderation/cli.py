@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-lexicon_app = typer.Typer(help="Keyword libraries: audit against GB/T 45654, expand variants.", no_args_is_help=True)
+lexicon_app = typer.Typer(
+    help="Keyword libraries: audit against GB/T 45654, expand variants.", no_args_is_help=True
+)
 
 
 def _moderator(policy: Path | None):  # type: ignore[no-untyped-def]
@@ -59,8 +61,12 @@ def moderate(
     out_fh = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
         with Progress(
-            TextColumn("moderating"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-            console=err, disable=output is None or size < 1_000_000,
+            TextColumn("moderating"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=output is None or size < 1_000_000,
         ) as bar:
             task = bar.add_task("moderate", total=size or None)
             done = [0]
@@ -92,8 +98,12 @@ def _print_verdict(console, text: str, verdict) -> None:  # type: ignore[no-unty
     if verdict.findings:
         table = Table("risk", "name", "detector", "span", "matched", "via", "severity")
         for f in verdict.findings:
-            name = tax.get(f.risk).name_zh if f.risk in tax else ("注入/越狱" if is_known_kind(f.risk) else "")
-            table.add_row(f.risk, name, f.detector, f"{f.start}-{f.end}", f.matched, f.variant, str(f.severity))
+            name = (
+                tax.get(f.risk).name_zh if f.risk in tax else ("注入/越狱" if is_known_kind(f.risk) else "")
+            )
+            table.add_row(
+                f.risk, name, f.detector, f"{f.start}-{f.end}", f.matched, f.variant, str(f.severity)
+            )
         console.print(table)
     if verdict.masked_text is not None:
         console.print(f"masked: {verdict.masked_text}")
@@ -118,7 +128,9 @@ def lexicon_audit(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(report.model_dump_json(indent=2) if hasattr(report, "model_dump_json") else json.dumps(report))
+        typer.echo(
+            report.model_dump_json(indent=2) if hasattr(report, "model_dump_json") else json.dumps(report)
+        )
     else:
         print_audit(report, Console())
     raise typer.Exit(0 if report.passed else 1)

@@ -107,6 +107,30 @@ class LLMJudgeConfig(_Strict):
     timeout_s: float = 10.0
     fail: Literal["open", "closed"] = "closed"
     cache_size: int = 10_000
+    # added for the judge backend (hegui.classify.judge):
+    retries: int = Field(2, ge=0, le=10)  # extra attempts after a malformed answer or a failure
+    max_tokens: int = Field(512, ge=16)
+    # the finding a fail-closed judge reports when it cannot answer: the policy's rule for this
+    # risk decides what happens (A1.h is blocked by the default policy)
+    fail_risk: str = "A1.h"
+    # override/extend the built-in guard-category -> risk-code mapping, e.g. {"S6": ["A5.a"]}
+    category_map: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("fail_risk")
+    @classmethod
+    def _known_fail_risk(cls, v: str) -> str:
+        if not is_known_kind(v):
+            raise ValueError(f"unknown risk code {v!r}")
+        return v
+
+    @field_validator("category_map")
+    @classmethod
+    def _known_mapped(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for cat, codes in v.items():
+            for code in codes:
+                if not is_known_kind(code):
+                    raise ValueError(f"category {cat!r}: unknown risk code {code!r}")
+        return v
 
 
 class DetectorsConfig(_Strict):
@@ -188,7 +212,9 @@ class Policy(_Strict):
         classes = {c.code for c in load_taxonomy().classes}
         for code in v:
             if not (is_known_kind(code) or code in classes):
-                raise ValueError(f"unknown risk code {code!r} (use A1.a ... A5.b, a class A1 ... A5, or injection)")
+                raise ValueError(
+                    f"unknown risk code {code!r} (use A1.a ... A5.b, a class A1 ... A5, or injection)"
+                )
         return v
 
     @model_validator(mode="after")

@@ -1,0 +1,65 @@
+"""StreamModerator throughput fed 1-4 character chunks, as a ratio to whole-text Moderator.check
+on the same texts in the same run (target >= 0.5x), for several batch sizes.
+
+    .venv/bin/python benchmarks/bench_stream.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+from _common import best_of, messages
+
+from hegui.moderation import Moderator
+from hegui.policy import parse_policy
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    total = 200_000 if args.quick else 2_000_000
+    texts = messages(total, 1000, seed=1)
+    chars = sum(map(len, texts))
+    # flag-only policy: every stream runs to its end, as the whole-text check does
+    mod = Moderator(parse_policy("default_action: flag\n"))
+    rng = random.Random(7)
+    chunked = []
+    for t in texts:
+        parts, i = [], 0
+        while i < len(t):
+            n = rng.randint(1, 4)
+            parts.append(t[i : i + n])
+            i += n
+        chunked.append(parts)
+
+    def whole() -> None:
+        for t in texts:
+            mod.check(t)
+
+    def streamed(batch: int):
+        def run() -> None:
+            for parts in chunked:
+                sm = mod.stream(batch=batch)
+                for p in parts:
+                    sm.feed(p)
+                sm.close()
+
+        return run
+
+    t_whole = best_of(whole, 2)
+    print(f"texts: {len(texts)} x ~1 KB, {chars:,} chars; detectors: {[d.name for d in mod.detectors]}")
+    print(f"{'mode':<34}{'chars/s':>14}{'ratio':>10}")
+    print(f"{'whole-text check (baseline)':<34}{chars / t_whole:>14,.0f}{1.0:>10.2f}")
+    for batch in (8, 24, 64):
+        t = best_of(streamed(batch), 2)
+        lb = mod.stream().lookback
+        print(f"{f'stream, 1-4 char chunks, batch {batch}':<34}{chars / t:>14,.0f}{t_whole / t:>10.2f}"
+              f"   hold-back <= {lb + batch} chars")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Code-point lookup tables behind ``hegui.text.normalize``.
+
+Everything here is built once per process (lazily, ~0.5 s) from installed sources, never typed
+by hand except the small Cyrillic/Greek look-alike list and the financial numerals:
+
+* Unicode data (``unicodedata``): NFKC folding (full-width, circled, styled letters), case, and
+  the categories that are deleted (invisible, spaces, punctuation, symbols, emoji, marks).
+* OpenCC ``t2s``: traditional -> simplified, character by character.
+* pypinyin's character dictionary: the toneless pinyin of every character (for homophones and
+  pinyin spellings).
+
+The tables are numpy arrays indexed by code point so that normalization is a gather in C, not a
+Python loop: ``FOLD[cp]`` is the folded code point or 0 (= delete; U+0000 itself is deleted), and
+``PHON[cp]`` maps a folded CJK character to the code point standing for its syllable, so that two characters with the same toneless pinyin become the same code point.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+N_CODEPOINTS = 0x110000
+DELETE = 0  # FOLD value meaning "drop this character"
+# Syllable ids are written as code points spread over the CJK block (0x4E00 + 48 * id) rather than
+# as consecutive private-use code points: the phonetic view then has the byte statistics of
+# ordinary Chinese and the automaton's prefilter stays effective (with all-PUA text every char
+# starts with byte 0xEE and matching was 5x slower, measured). The view is separate from the
+# text, so a representative never means its own character there: CJK chars without a reading
+# become U+25A1 (a symbol, which never survives FOLD).
+SYL_BASE = 0x4E00
+SYL_STEP = 48
+NO_READING = 0x25A1
+
+
+def syllable_char(sid: int) -> str:
+    return chr(SYL_BASE + SYL_STEP * sid)
+
+# Unicode categories removed before matching: invisible/format/control, surrogates, private use,
+# separators, non-spacing/enclosing marks, all punctuation and symbols (emoji are So/Sk).
+_DELETED_CATEGORIES = frozenset(
+    {"Cc", "Cf", "Cs", "Co", "Zs", "Zl", "Zp", "Mn", "Me", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"}
+    | {"Sm", "Sc", "Sk", "So"}
+)
+
+# Invisible letters that the categories above miss (Hangul fillers are "Lo" but render blank).
+_EXTRA_DELETED = (0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800)
+
+# Cyrillic and Greek letters that look like Latin ones (lower case; upper case is lowered first).
+_CONFUSABLES = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "l", "ɡ": "g", "ɑ": "a", "ı": "i",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "ϲ": "c", "μ": "u",
+}  # fmt: skip
+
+# Financial ("capital") numerals written to dodge filters -> ordinary numerals.
+_NUMERALS = dict(zip("壹贰貳叁參肆伍陆陸柒捌玖拾佰仟", "一二二三三四五六六七八九十百千", strict=True))
+
+# CJK blocks handed to OpenCC (unified, extensions A-F, compatibility ideographs).
+_CJK_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2FA20))
+
+
+def is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp < hi for lo, hi in _CJK_RANGES)
+
+
+@cache
+def _t2s() -> dict[int, int]:
+    """Traditional -> simplified per character, from OpenCC (one conversion call, ~0.1 s)."""
+    import opencc
+
+    chars = [chr(c) for lo, hi in _CJK_RANGES for c in range(lo, hi)]
+    out = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    if len(out) != len(chars):  # a phrase rule crossed a newline: fall back to one call per char
+        cc = opencc.OpenCC("t2s")
+        out = [cc.convert(c) for c in chars]
+    return {ord(a): ord(b) for a, b in zip(chars, out, strict=True) if a != b and len(b) == 1}
+
+
+def _deleted(ch: str) -> bool:
+    cp = ord(ch)
+    if cp in _EXTRA_DELETED or 0xE0000 <= cp <= 0xE0FFF:  # tags, variation selectors supplement
+        return True
+    cat = unicodedata.category(ch)
+    if cat == "Cn":  # unassigned here, but likely a newer emoji: drop in the emoji planes only
+        return 0x1F000 <= cp <= 0x1FFFF
+    return cat in _DELETED_CATEGORIES
+
+
+def _fold_char(ch: str, t2s: dict[int, int]) -> str:
+    """One folding step; returns "" for deletion. Multi-character results keep the input char
+    (the table is 1:1-or-delete so offsets stay a simple index map)."""
+    f = ch
+    if unicodedata.decomposition(ch):  # only these can change under NFKC
+        n = unicodedata.normalize("NFKC", ch)
+        if len(n) == 1:
+            f = n  # before the deletion test: Kangxi radical ⽔ (So) is the letter 水
+    if _deleted(f):
+        return ""
+    low = f.lower()
+    if len(low) == 1:
+        f = low
+    f = _CONFUSABLES.get(f, f)
+    f = chr(t2s.get(ord(f), ord(f)))
+    f = _NUMERALS.get(f, f)
+    return "" if _deleted(f) else f
+
+
+@cache
+def fold_table() -> np.ndarray:
+    """``FOLD[cp]`` -> folded code point, or 0 to delete. Idempotent: folding twice = once."""
+    t2s = _t2s()
+    keys: list[int] = []
+    vals: list[int] = []
+    for cp in (*range(0x30000), *range(0xE0000, 0xE1000)):
+        ch = chr(cp)
+        f = _fold_char(ch, t2s)
+        if f == ch:
+            continue
+        if f:
+            f = _fold_char(f, t2s) or f  # reach a fixed point (an NFKC result that is traditional)
+        keys.append(cp)
+        vals.append(ord(f) if f else DELETE)
+    table = np.arange(N_CODEPOINTS, dtype=np.uint32)
+    table[np.array(keys, dtype=np.int64)] = np.array(vals, dtype=np.uint32)
+    table[0xF0000:] = DELETE  # supplementary private-use planes
+    table[0] = DELETE
+    # chains (a -> b -> c) collapse so that folding is idempotent
+    table = np.where(table != DELETE, table[table], DELETE).astype(np.uint32)
+    table.setflags(write=False)
+    return table
+
+
+@dataclass(frozen=True)
+class Phonetics:
+    syllables: tuple[str, ...]  # syllable id -> toneless pinyin ("zha", "lv")
+    syllable_id: dict[str, int]
+    char_syllable: dict[str, str]  # folded CJK char -> its default toneless syllable
+    phon: np.ndarray  # PHON[cp] -> the syllable's code point (``syllable_char``), identity elsewhere
+
+
+def toneless(pinyin: str) -> str:
+    """``"lǘ"`` -> ``"lv"``, ``"zhà"`` -> ``"zha"`` (ü is written v as pypinyin's NORMAL style does)."""
+    d = unicodedata.normalize("NFD", pinyin).replace("u\u0308", "v")
+    return "".join(c for c in d if not unicodedata.combining(c)).lower()
+
+
+@cache
+def phonetics() -> Phonetics:
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    fold = fold_table()
+    syls: dict[str, int] = {}
+    char_syl: dict[str, str] = {}
+    phon = np.arange(N_CODEPOINTS, dtype=np.uint32)
+    for lo, hi in _CJK_RANGES:
+        phon[lo:hi] = NO_READING
+    for cp, readings in pinyin_dict.items():
+        if cp >= N_CODEPOINTS or int(fold[cp]) != cp:
+            continue  # only normalized characters need a key (FOLD runs first)
+        s = toneless(readings.split(",")[0])
+        if not s.isascii() or not s.isalpha():
+            continue
+        sid = syls.setdefault(s, len(syls))
+        char_syl[chr(cp)] = s
+        phon[cp] = SYL_BASE + SYL_STEP * sid
+    if len(syls) * SYL_STEP > 0xA000 - SYL_BASE:
+        raise RuntimeError("too many syllables for the CJK block")
+    phon.setflags(write=False)
+    return Phonetics(tuple(syls), syls, char_syl, phon)
