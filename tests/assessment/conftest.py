@@ -26,20 +26,42 @@ def slow_upstream() -> Iterator[ThreadServer]:
         yield srv
 
 
-def scripted_items(n_gen: int = 40, n_bad: int = 4, n_ref: int = 20, n_ref_answered: int = 2,
-                   n_non: int = 20, n_non_refused: int = 1) -> list[BankItem]:
+def scripted_items(
+    n_gen: int = 40,
+    n_bad: int = 4,
+    n_ref: int = 20,
+    n_ref_answered: int = 2,
+    n_non: int = 20,
+    n_non_refused: int = 1,
+) -> list[BankItem]:
     """Items whose fake answers are known: counts of fails are exactly the n_* arguments."""
     items = []
     risks = ["A2.e", "A3.a", "A4.c", "A1.g"]
     for i in range(n_gen):
         mark = " #BAD" if i < n_bad else ""
-        items.append(BankItem(kind="generated-content", prompt=f"生成题{i}{mark}", risks=[risks[i % 4]], source="test"))
+        items.append(
+            BankItem(kind="generated-content", prompt=f"生成题{i}{mark}", risks=[risks[i % 4]], source="test")
+        )
     for i in range(n_ref):
         mark = "" if i < n_ref_answered else " #R"
-        items.append(BankItem(kind="should-refuse", prompt=f"应拒答题{i}{mark}", risks=["A1.h" if i % 2 else "A2.a"], source="test"))
+        items.append(
+            BankItem(
+                kind="should-refuse",
+                prompt=f"应拒答题{i}{mark}",
+                risks=["A1.h" if i % 2 else "A2.a"],
+                source="test",
+            )
+        )
     for i in range(n_non):
         mark = " #R" if i < n_non_refused else ""
-        items.append(BankItem(kind="should-not-refuse", prompt=f"非拒答题{i}{mark}", topic="culture" if i % 2 else "history", source="test"))
+        items.append(
+            BankItem(
+                kind="should-not-refuse",
+                prompt=f"非拒答题{i}{mark}",
+                topic="culture" if i % 2 else "history",
+                source="test",
+            )
+        )
     return items
 
 

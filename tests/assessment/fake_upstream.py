@@ -13,7 +13,6 @@ last-user-message (``GET /calls``). ``delay_ms`` slows every answer (kill -9 tes
 Run standalone: ``python tests/assessment/fake_upstream.py --port 8123 [--delay-ms 5]``.
 """
 
-
 import argparse
 import asyncio
 import socket
@@ -64,7 +63,9 @@ def make_app(delay_ms: float = 0.0) -> Any:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
 
@@ -89,7 +90,9 @@ class ThreadServer:
 
         self.app = make_app(delay_ms)
         self.port = free_port()
-        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        cfg = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -40,7 +40,9 @@ def test_run_caches_and_rerun_makes_no_calls(upstream: ThreadServer, tmp_path: P
 def test_changed_params_are_a_new_request(upstream: ThreadServer, tmp_path: Path) -> None:
     items = scripted_items(4, 0, 0, 0, 0, 0)
     run_items(items, upstream.url, "fake", tmp_path, progress=False)
-    s = run_items(items, upstream.url, "fake", tmp_path, progress=False, params={"temperature": 0.7, "max_tokens": 512})
+    s = run_items(
+        items, upstream.url, "fake", tmp_path, progress=False, params={"temperature": 0.7, "max_tokens": 512}
+    )
     assert s.called == 4  # a different request hash is not served from the cache
 
 
@@ -68,16 +70,28 @@ def test_unreachable_endpoint_records_error_and_retries_later(tmp_path: Path) ->
 def test_http_400_is_not_retried(tmp_path: Path) -> None:
     with ThreadServer() as srv:
         ep = Endpoint(url=srv.url.replace("/v1", "/nope"), model="x", backoff=0.01)
-        s = run_items([RunRequest("a", ({"role": "user", "content": "hi"},))], ep, out_dir=tmp_path, progress=False)
+        s = run_items(
+            [RunRequest("a", ({"role": "user", "content": "hi"},))], ep, out_dir=tmp_path, progress=False
+        )
     assert s.errors == 1 and s.http_calls == 1
     assert "HTTP 404" in s.responses["a"].error  # type: ignore[operator]
 
 
 def test_conversation_items_send_each_user_turn(upstream: ThreadServer, tmp_path: Path) -> None:
-    conv = BankItem(kind="generated-content", risks=["A1.f"], messages=[
-        {"role": "user", "content": "第一问"}, {"role": "user", "content": "第二问"}])
-    given = BankItem(kind="should-refuse", risks=["A1.h"], messages=[
-        {"role": "user", "content": "扮演"}, {"role": "assistant", "content": "好"}, {"role": "user", "content": "最后 #R"}])
+    conv = BankItem(
+        kind="generated-content",
+        risks=["A1.f"],
+        messages=[{"role": "user", "content": "第一问"}, {"role": "user", "content": "第二问"}],
+    )
+    given = BankItem(
+        kind="should-refuse",
+        risks=["A1.h"],
+        messages=[
+            {"role": "user", "content": "扮演"},
+            {"role": "assistant", "content": "好"},
+            {"role": "user", "content": "最后 #R"},
+        ],
+    )
     s = run_items([conv, given], upstream.url, "fake", tmp_path, progress=False)
     assert s.http_calls == 3  # two turns + one single call
     r = read_responses(tmp_path)
@@ -104,9 +118,31 @@ def test_kill_9_then_resume_makes_no_repeat_calls(slow_upstream: ThreadServer, t
     bank = tmp_path / "bank.jsonl"
     write_bank(items, bank)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "hegui.cli", "assess", "run", "--endpoint", slow_upstream.url, "--model", "fake",
-           "--bank", str(bank), "--out", str(run), "--concurrency", "4", "--no-judge", "--no-progress",
-           "--generated-size", "120", "--refuse-size", "40", "--non-refuse-size", "40"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hegui.cli",
+        "assess",
+        "run",
+        "--endpoint",
+        slow_upstream.url,
+        "--model",
+        "fake",
+        "--bank",
+        str(bank),
+        "--out",
+        str(run),
+        "--concurrency",
+        "4",
+        "--no-judge",
+        "--no-progress",
+        "--generated-size",
+        "120",
+        "--refuse-size",
+        "40",
+        "--non-refuse-size",
+        "40",
+    ]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     resp = run / "responses.jsonl"
@@ -142,7 +178,9 @@ def test_kill_9_then_resume_makes_no_repeat_calls(slow_upstream: ThreadServer, t
 
 
 def test_prepare_run_keeps_its_samples(tmp_path: Path, small_bank: Path) -> None:
-    items, plan = prepare_run([small_bank], tmp_path / "r", seed=7, generated_size=10, refuse_size=5, non_refuse_size=5)
+    items, plan = prepare_run(
+        [small_bank], tmp_path / "r", seed=7, generated_size=10, refuse_size=5, non_refuse_size=5
+    )
     again, plan2 = prepare_run([small_bank], tmp_path / "r", seed=99)
     assert [s.ids for s in plan.samples] == [s.ids for s in plan2.samples]
     assert {it.id for it in items} == {it.id for it in again}

@@ -102,7 +102,11 @@ def test_detector_protocol_and_findings(tiny_model_path: Path) -> None:
     assert det.scan(normalize("   ")) == []
     # policy value beats the model's tuned value; a very high policy threshold silences the risk
     assert det.thresholds["A2.d"] == 0.99
-    assert det.scan(normalize("上海人全是骗子，恶心死了")) == []
+    probe = normalize("上海人有些是骗子")
+    p = det.probabilities(probe)["A2.d"]
+    above = ClassifierDetector(det.model, thresholds={"A2.d": min(1.0, p + 1e-3), "A2.e": 1.0})
+    below = ClassifierDetector(det.model, thresholds={"A2.d": max(0.0, p - 1e-3), "A2.e": 1.0})
+    assert above.scan(probe) == [] and [f.risk for f in below.scan(probe)] == ["A2.d"]
 
 
 def test_threshold_precedence(tiny_model_path: Path) -> None:
@@ -135,8 +139,30 @@ def test_metrics_helpers() -> None:
     assert rep.accuracy == 1.0 and rep.macro_f1 == 1.0 and rep.group_discussion_fpr == 0.0
     assert all(c.f1 == 1.0 for c in rep.per_class if c.support)
     inverted = evaluate_probs(ex, risks, 1 - truth, {"A2.d": 0.5, "A2.e": 0.5})
-    assert inverted.accuracy < 0.5
+    assert inverted.ece == 1.0 and all(c.f1 == 0.0 for c in inverted.per_class)
     bins, ece = reliability(np.array([0.05, 0.95, 0.95, 0.05]), np.array([False, True, False, False]), 10)
     assert sum(b.count for b in bins) == 4 and ece == pytest.approx(0.05 * 0.5 + 0.45 * 0.5)
     th = tune_thresholds(ex, risks, truth * 0.6 + 0.2)
     assert 0.2 < th["A2.e"] <= 0.8
+
+
+def test_normalizer_defeats_separator_and_width_evasion(tiny_model_path: Path) -> None:
+    m = ClassifierModel.load(tiny_model_path)
+    plain = m.predict_proba_one("男生就是蠢，脑子有病")["A2.e"]
+    evasive = m.predict_proba_one("男 . 生 就 是 蠢 ， 脑 子 有 病")["A2.e"]
+    wide = m.predict_proba_one("男生就是蠢，腦子有病")["A2.e"]  # traditional form of one character
+    assert abs(plain - evasive) < 1e-6 and abs(plain - wide) < 1e-6
+    m.normalize_input = False  # the same model without the normalizer is fooled by separators
+    assert m.predict_proba_one("男 . 生 就 是 蠢 ， 脑 子 有 病")["A2.e"] < plain - 0.1
+
+
+def test_default_model_on_cold_dev(shared_data: Path) -> None:
+    """The shipped model's recorded COLD dev figures hold (docs/classifier.md)."""
+    from hegui.classify.data import load_examples
+
+    dev = load_examples(shared_data / "COLD" / "dev.csv")
+    m = load_model("builtin:default")
+    rep = evaluate_probs(dev, m.risks, m.predict_proba([e.text for e in dev]), m.thresholds)
+    assert rep.accuracy > 0.85 and rep.macro_f1 > 0.85  # published BERT baseline: ~0.81 accuracy
+    assert rep.group_discussion_fpr is not None and rep.group_discussion_fpr < 0.15
+    assert rep.ece < 0.05

@@ -152,12 +152,16 @@ def test_not_gzip_at_all(tmp_path: Path) -> None:
 
 
 def test_truncated_zstd(tmp_path: Path) -> None:
-    data = zstandard.ZstdCompressor().compress(_jsonl_bytes(LINES * 100))
+    import random
+
+    rng = random.Random(1)
+    rows = [{"text": f"记录{rng.random()}"} for _ in range(40000)]  # poorly compressible
+    data = zstandard.ZstdCompressor().compress(_jsonl_bytes(rows))
     p = tmp_path / "a.jsonl.zst"
     p.write_bytes(data[: len(data) // 2])
     recs, bads = items(p)
-    assert len(recs) < len(LINES) * 100
-    assert [b.kind for b in bads] == ["corrupt"]
+    assert 1000 < len(recs) < len(rows)
+    assert [b.kind for b in bads if b.fatal] == ["corrupt"]
 
 
 def test_truncated_parquet(tmp_path: Path) -> None:

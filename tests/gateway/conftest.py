@@ -12,7 +12,7 @@ from hegui.gateway import create_app
 from hegui.policy import Policy, default_policy
 from hegui.store import NewUser, Store
 
-from .helpers import term_moderator
+from .helpers import term_moderator, with_producer
 from .scripted_upstream import ServerThread, State, create_upstream
 
 
@@ -57,12 +57,21 @@ class GW:
 def make_gateway(tmp_path: Path, upstream: tuple[str, State]) -> Iterator[Callable[..., GW]]:
     made: list[GW] = []
 
-    def make(policy: Policy | None = None, store: Store | None = None, **settings: Any) -> GW:
+    def make(
+        policy: Policy | None = None, store: Store | None = None, producer: bool = True, **settings: Any
+    ) -> GW:
         url = upstream[0]
-        s = Settings(database_url=f"sqlite:///{tmp_path}/gw{len(made)}.db", upstream_url=url,
-                     upstream_backoff_s=0.01, **settings)
+        s = Settings(
+            database_url=f"sqlite:///{tmp_path}/gw{len(made)}.db",
+            upstream_url=url,
+            upstream_backoff_s=0.01,
+            **settings,
+        )
         st = store or Store(s.database_url, auto_migrate=True)
-        app = create_app(s, policy or default_policy(), store=st, moderator_factory=term_moderator)
+        pol = policy or default_policy()
+        app = create_app(
+            s, with_producer(pol) if producer else pol, store=st, moderator_factory=term_moderator
+        )
         gw = GW(app, st, ServerThread(app).start())
         made.append(gw)
         return gw

@@ -37,6 +37,18 @@ class TermDetector:
         return out
 
 
+# a well-formed 27-character provider code (00 + 11 + a checksummed USCC + service extension)
+PRODUCER = "001191110000MA01ABCD2Q1TEST"
+
+
+def with_producer(policy: Policy) -> Policy:
+    if policy.labels.content_producer:
+        return policy
+    return policy.model_copy(
+        update={"labels": policy.labels.model_copy(update={"content_producer": PRODUCER})}
+    )
+
+
 def term_moderator(policy: Policy) -> Moderator:
     return Moderator(policy, detectors=[TermDetector(TERMS)])
 

@@ -48,7 +48,9 @@ def create_upstream(state: State | None = None) -> Starlette:
     state = state or State()
 
     async def models(_req: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": "scripted-1", "object": "model", "owned_by": "t"}]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": "scripted-1", "object": "model", "owned_by": "t"}]}
+        )
 
     async def handle(req: Request, chat: bool) -> Response:
         body = await req.json()
@@ -65,7 +67,9 @@ def create_upstream(state: State | None = None) -> Starlette:
             state.once.add(key)
             return JSONResponse({"error": {"message": "busy"}}, status_code=503)
         if mode == "400":
-            return JSONResponse({"error": {"message": "bad model", "type": "invalid_request_error"}}, status_code=400)
+            return JSONResponse(
+                {"error": {"message": "bad model", "type": "invalid_request_error"}}, status_code=400
+            )
         if mode == "slow" and not body.get("stream"):
             await asyncio.sleep(delay)
         if mode == "invalid_json" and not body.get("stream"):
@@ -79,21 +83,39 @@ def create_upstream(state: State | None = None) -> Starlette:
             if chat:
                 msg: dict[str, Any] = {"role": "assistant", "content": full}
                 if sc.get("tool_args") is not None:
-                    msg["tool_calls"] = [{"id": "c1", "type": "function",
-                                          "function": {"name": "f", "arguments": sc["tool_args"]}}]
+                    msg["tool_calls"] = [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": sc["tool_args"]},
+                        }
+                    ]
                 choice: dict[str, Any] = {"index": 0, "message": msg, "finish_reason": "stop"}
             else:
                 choice = {"index": 0, "text": full, "finish_reason": "stop"}
-            return JSONResponse({"id": rid, "object": "chat.completion" if chat else "text_completion",
-                                 "created": created, "model": model, "choices": [choice], "usage": usage})
+            return JSONResponse(
+                {
+                    "id": rid,
+                    "object": "chat.completion" if chat else "text_completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [choice],
+                    "usage": usage,
+                }
+            )
 
         def ev(delta_or_text: Any, finish: str | None = None) -> str:
             if chat:
                 ch = {"index": 0, "delta": delta_or_text, "finish_reason": finish}
             else:
                 ch = {"index": 0, "text": delta_or_text, "finish_reason": finish}
-            obj = {"id": rid, "object": "chat.completion.chunk" if chat else "text_completion",
-                   "created": created, "model": model, "choices": [ch]}
+            obj = {
+                "id": rid,
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [ch],
+            }
             return "data: " + json.dumps(obj, ensure_ascii=False) + "\n\n"
 
         async def gen():  # type: ignore[no-untyped-def]
@@ -114,8 +136,20 @@ def create_upstream(state: State | None = None) -> Starlette:
                 yield ev({} if chat else "", "stop")
                 opts = body.get("stream_options") or {}
                 if opts.get("include_usage"):
-                    yield "data: " + json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
-                                                 "model": model, "choices": [], "usage": usage}) + "\n\n"
+                    yield (
+                        "data: "
+                        + json.dumps(
+                            {
+                                "id": rid,
+                                "object": "chat.completion.chunk",
+                                "created": created,
+                                "model": model,
+                                "choices": [],
+                                "usage": usage,
+                            }
+                        )
+                        + "\n\n"
+                    )
                 if mode != "no_done":
                     yield "data: [DONE]\n\n"
                 state.completed_streams += 1
@@ -131,11 +165,13 @@ def create_upstream(state: State | None = None) -> Starlette:
     async def completions(req: Request) -> Response:
         return await handle(req, False)
 
-    app = Starlette(routes=[
-        Route("/v1/models", models),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/completions", completions, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"]),
+        ]
+    )
     app.state.scripted = state
     return app
 
@@ -151,8 +187,9 @@ class ServerThread:
 
     def __init__(self, app: Any, port: int | None = None, **kw: Any):
         self.port = port or free_port()
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                     lifespan="on", **kw)
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **kw
+        )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from hegui.policy import parse_policy
 
-from .helpers import BLOCK_TERM, MASK_TERM, REFUSE_TERM, chat_body, sse_events, stream_text
+from .helpers import BLOCK_TERM, MASK_TERM, PRODUCER, REFUSE_TERM, chat_body, sse_events, stream_text
 from .scripted_upstream import DEFAULT_TEXT
 
 LABEL = "本内容由人工智能生成"
@@ -29,8 +31,16 @@ def test_chat_non_stream_labels_and_audit(make_gateway):
     assert data["choices"][0]["message"]["content"] == DEFAULT_TEXT + "\n\n" + LABEL
     aigc = data["hegui"]["label"]["AIGC"]
     assert aigc["Label"] == "1" and aigc["ProduceID"] == data["hegui"]["request_id"]
-    assert set(aigc) == {"Label", "ContentProducer", "ProduceID", "ReservedCode1", "ContentPropagator",
-                         "PropagateID", "ReservedCode2"}
+    assert aigc["ContentProducer"] == aigc["ContentPropagator"] == PRODUCER
+    assert set(aigc) == {
+        "Label",
+        "ContentProducer",
+        "ProduceID",
+        "ReservedCode1",
+        "ContentPropagator",
+        "PropagateID",
+        "ReservedCode2",
+    }
     assert '"AIGC"' in r.headers["x-aigc"]
     [rec] = gw.audit()
     assert rec.user_id == uid and rec.source_ip == "127.0.0.1" and rec.source_port
@@ -92,9 +102,20 @@ def test_every_message_role_is_moderated(make_gateway):
         [{"role": "system", "content": f"你是{REFUSE_TERM}"}, {"role": "user", "content": "hi"}],
         [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "1", "content": REFUSE_TERM}],
         [{"role": "user", "content": [{"type": "text", "text": REFUSE_TERM}]}],
-        [{"role": "assistant", "content": None, "tool_calls": [
-            {"id": "1", "type": "function", "function": {"name": "f", "arguments": f'{{"q": "{REFUSE_TERM}"}}'}}]},
-         {"role": "user", "content": "继续"}],
+        [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": f'{{"q": "{REFUSE_TERM}"}}'},
+                    }
+                ],
+            },
+            {"role": "user", "content": "继续"},
+        ],
     ):
         r = gw.post("/v1/chat/completions", {"model": "m", "messages": msgs}, key)
         assert r.json()["choices"][0]["finish_reason"] == "content_filter", msgs
@@ -157,13 +178,31 @@ def test_labels_toggle_per_key_and_position(make_gateway):
     _, key = gw.user("a")
     _, nolabel = gw.user("b", labels=False)
     r = gw.post("/v1/chat/completions", chat_body("hi"), key)
-    assert r.json()["choices"][0]["message"]["content"].startswith(LABEL + "\n\n")
+    assert r.json()["choices"][0]["message"]["content"] == LABEL + "\n" + DEFAULT_TEXT
+    assert r.json()["hegui"]["label"]["AIGC"]["ContentProducer"] == PRODUCER
     r = gw.post("/v1/chat/completions", chat_body("hi", stream=True), key)
-    assert stream_text(sse_events(r.text)) == LABEL + "\n\n" + DEFAULT_TEXT
+    assert stream_text(sse_events(r.text)) == LABEL + "\n" + DEFAULT_TEXT
     r = gw.post("/v1/chat/completions", chat_body("hi"), nolabel)
     data = r.json()
     assert data["choices"][0]["message"]["content"] == DEFAULT_TEXT
     assert "label" not in data["hegui"] and "x-aigc" not in r.headers
+
+
+def test_no_implicit_label_without_a_provider_code(make_gateway):
+    gw = make_gateway(producer=False)
+    _, key = gw.user()
+    r = gw.post("/v1/chat/completions", chat_body("hi"), key)
+    assert "label" not in r.json()["hegui"] and r.json()["choices"][0]["message"]["content"].endswith(LABEL)
+
+
+def test_malformed_provider_code_fails_at_start(tmp_path):
+    from hegui.config import Settings
+    from hegui.gateway import create_app
+
+    bad = parse_policy("labels: {content_producer: '0012345'}\n")
+    s = Settings(database_url=f"sqlite:///{tmp_path}/x.db", upstream_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ValueError, match="provider code"):
+        create_app(s, bad)
 
 
 def test_models_health_metrics(make_gateway):
@@ -184,12 +223,18 @@ def test_bad_input(make_gateway):
     gw = make_gateway(max_body_bytes=2048)
     _, key = gw.user()
     _err(gw.post("/v1/chat/completions", chat_body("长" * 5000), key), 413, "request_too_large")
-    r = gw.client.post("/v1/chat/completions", content=b"{nope", headers={"Authorization": f"Bearer {key}",
-                                                                          "Content-Type": "application/json"})
+    r = gw.client.post(
+        "/v1/chat/completions",
+        content=b"{nope",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     _err(r, 400, "invalid_request")
     _err(gw.post("/v1/chat/completions", {"model": "m"}, key), 400, "invalid_request")
     _err(gw.post("/v1/chat/completions", {"model": "m", "messages": []}, key), 400, "invalid_request")
-    img = {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}
+    img = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+    }
     _err(gw.post("/v1/chat/completions", img, key), 400, "unsupported_content")
     _err(gw.post("/v1/completions", {"model": "m", "prompt": [[1, 2]]}, key), 400, "invalid_request")
     _err(gw.client.get("/v1/nothing"), 404, "not_found")
@@ -214,7 +259,10 @@ def test_minors_daily_limit_and_curfew(make_gateway):
     gw = make_gateway(policy=pol)
     _, minor = gw.user("kid", age_band="14_17")
     _, adult = gw.user("grown", age_band="adult")
-    assert [gw.post("/v1/chat/completions", chat_body("hi"), minor).status_code for _ in range(2)] == [200, 200]
+    assert [gw.post("/v1/chat/completions", chat_body("hi"), minor).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
     err = _err(gw.post("/v1/chat/completions", chat_body("hi"), minor), 429, "minors_daily_limit")
     assert err["message"] == pol.minors.limit_message
     assert gw.post("/v1/chat/completions", chat_body("hi"), adult).status_code == 200
@@ -236,6 +284,7 @@ def test_unverified_users_cannot_generate_when_policy_says_so(make_gateway):
 
 def test_enforcement_ladder_and_operator_reversal(make_gateway):
     pol = parse_policy(
+        "risks: {A1: {action: block}, A4: {action: refuse}}\n"
         "enforcement:\n  ladder:\n"
         "    - {action: warn, incidents: 1, window_hours: 1}\n"
         "    - {action: suspend, incidents: 2, window_hours: 1, duration_hours: 5}\n"
@@ -262,7 +311,7 @@ def test_enforcement_ladder_and_operator_reversal(make_gateway):
 def test_audit_only_mode_logs_exactly_what_was_scanned(make_gateway):
     gw = make_gateway(stream_mode="audit_only")
     uid, key = gw.user()
-    chunks = ["开头。", "炸弹", "制作", "，后面还有。"]
+    chunks = ["开头。", "炸弹", "制作", "，后面还有。", "之后的内容不再被扫描。", "还有更多。"]
     r = gw.post("/v1/chat/completions", chat_body("hi", stream=True, chunks=chunks), key)
     ev = sse_events(r.text)
     assert ev[-1] == "[DONE]"

@@ -77,7 +77,9 @@ def _encode_mp3(path: Path, data: np.ndarray, sr: int) -> None:
             out.mux(p)
 
 
-def write_video(path: Path, seconds: float = 3.0, w: int = 320, h: int = 240, fps: int = 25, audio: bool = True) -> Path:
+def write_video(
+    path: Path, seconds: float = 3.0, w: int = 320, h: int = 240, fps: int = 25, audio: bool = True
+) -> Path:
     """H.264 (+ AAC) clip whose frames move, so frame-by-frame diffs are meaningful."""
     import av
 
@@ -135,8 +137,12 @@ def write_docx(path: Path, text: str = "你好，世界") -> Path:
         'Target="word/document.xml"/></Relationships>'
     )
     doc = (
-        '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+        '<?xml version="1.0" encoding="UTF-8"?><w:document '
+        'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+        'xmlns:w14="http://schemas.microsoft.com/office/word/2010/wordml" '
+        'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" mc:Ignorable="w14">'
+        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p>"
+        '<w:sectPr><w:pgSz w:w="11906" w:h="16838"/></w:sectPr></w:body></w:document>'
     )
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("[Content_Types].xml", ct)

@@ -42,7 +42,9 @@ def test_image_mark_height_is_at_least_5_percent(size: tuple[int, int]) -> None:
     assert geo.glyph_height >= math.ceil(0.05 * short)
 
 
-@pytest.mark.parametrize("bg, expect_fill", [((250, 250, 250), 0), ((5, 5, 5), 255), ((255, 255, 0), 0), ((0, 0, 120), 255)])
+@pytest.mark.parametrize(
+    "bg, expect_fill", [((250, 250, 250), 0), ((5, 5, 5), 255), ((255, 255, 0), 0), ((0, 0, 120), 255)]
+)
 def test_colour_follows_local_contrast(bg: tuple[int, int, int], expect_fill: int) -> None:
     img = Image.new("RGB", (400, 300), bg)
     arr = np.asarray(ex.apply_image_mark(img))
@@ -90,7 +92,9 @@ def test_detection_positives_and_negatives() -> None:
 
     other = rgb_image(640, 480)
     font = ex._font(40)
-    ImageDraw.Draw(other).text((480, 400), "人工", font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0))
+    ImageDraw.Draw(other).text(
+        (480, 400), "人工", font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0)
+    )
     assert not ex.detect_image_mark(other).found
 
 
@@ -125,7 +129,11 @@ def test_video_mark_shown_at_least_2_seconds_and_5_percent(tmp_path: Path) -> No
     assert duration >= 2.0
     assert marked_times == sorted(marked_times) and max(marked_times) < 3.05  # the opening only
     # after the mark the picture is the same apart from re-encoding noise
-    late = [np.abs(fb.astype(int) - fa.astype(int)).mean() for (t, fa), (_, fb) in zip(a, b, strict=True) if t > 3.1]
+    late = [
+        np.abs(fb.astype(int) - fa.astype(int)).mean()
+        for (t, fa), (_, fb) in zip(a, b, strict=True)
+        if t > 3.1
+    ]
     assert late and max(late) < 3.0
     assert ex.detect_video_mark(out).found and not ex.detect_video_mark(src).found
 
@@ -194,6 +202,16 @@ def test_audio_mark_detected_robustly() -> None:
         assert ex.detect_audio_mark(ex.add_audio_mark(tone(1.0, sr), sr), sr)
     from scipy.signal import resample
 
+    # mixed over (not inserted before) louder, busy content: chords + noise
+    t = np.arange(SR * 4) / SR
+    music = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (262, 330, 392, 523, 1046)) + _snr_noise(
+        t * 0, 10.0, 3
+    )
+    mixed = music.astype(np.float32).copy()
+    cue = ex.morse_tone(SR)
+    mixed[SR : SR + len(cue)] += cue
+    assert ex.detect_audio_mark(mixed, SR) == [pytest.approx(1.1, abs=0.03)]
+    assert ex.detect_audio_mark(music.astype(np.float32), SR) == []
     fast = resample(marked, int(len(marked) * 0.8)).astype(np.float32)
     fast_timing = ex.MorseTiming(freq=1000.0)
     assert ex.detect_audio_mark(fast, SR, fast_timing)

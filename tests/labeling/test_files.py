@@ -26,7 +26,20 @@ from hegui.labeling.explicit import audio_mark_length
 from .formats_cases import CASES
 from .media import PLATFORM, PRODUCER, write_audio, write_image, write_video
 
-EXPLICIT_CASES = ["png", "jpeg", "webp-lossy", "webp-lossless", "wav", "flac", "ogg", "mp3", "mp4", "mkv", "markdown", "text"]
+EXPLICIT_CASES = [
+    "png",
+    "jpeg",
+    "webp-lossy",
+    "webp-lossless",
+    "wav",
+    "flac",
+    "ogg",
+    "mp3",
+    "mp4",
+    "mkv",
+    "markdown",
+    "text",
+]
 
 
 @pytest.mark.parametrize("case", EXPLICIT_CASES)
@@ -93,8 +106,33 @@ def test_no_explicit_keeps_bytes_of_media(tmp_path: Path) -> None:
     assert d.implicit_valid and not d.explicit and d.verdict == "1"
 
 
-def test_documents_have_no_explicit_mark_but_are_labeled(tmp_path: Path) -> None:
+def test_docx_gets_a_notice_paragraph(tmp_path: Path) -> None:
+    import zipfile
+
+    from hegui.labeling.formats.ooxml import docx_text
+
     name, make, _ = CASES["docx"]
+    src = make(tmp_path / name)
+    r = label_file(src, ImplicitLabel.for_producer(PRODUCER), out_dir=tmp_path / "o", position="start")
+    assert r.explicit == "added"
+    assert docx_text(Path(r.output)).splitlines() == ["本内容由人工智能生成", "你好，世界"]
+    d = detect_file(r.output)
+    assert d.explicit and d.verdict == "1"
+    with zipfile.ZipFile(r.output) as z:
+        xml = z.read("word/document.xml").decode()
+    assert "<w:body>" in xml and 'xmlns:w14="' in xml  # prefixes (even Ignorable-only ones) kept
+    assert label_file(r.output, ImplicitLabel.for_producer(PRODUCER)).explicit == "already-present"
+
+    end = label_file(src, ImplicitLabel.for_producer(PRODUCER), out_dir=tmp_path / "e", position="end")
+    assert docx_text(Path(end.output)).splitlines() == ["你好，世界", "本内容由人工智能生成"]
+    with zipfile.ZipFile(end.output) as z:
+        xml = z.read("word/document.xml").decode()
+    assert xml.index("本内容由人工智能生成") < xml.index("<w:sectPr") < xml.index("</w:body>")
+
+
+@pytest.mark.parametrize("case", ["xlsx", "pdf"])
+def test_other_documents_get_the_implicit_label_only(case: str, tmp_path: Path) -> None:
+    name, make, _ = CASES[case]
     r = label_file(make(tmp_path / name), ImplicitLabel.for_producer(PRODUCER), out_dir=tmp_path / "o")
     assert r.explicit == "unsupported" and detect_file(r.output).verdict == "1"
 
@@ -162,7 +200,11 @@ def test_batch_skips_bad_files(tmp_path: Path) -> None:
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00")
     (folder / "notes.bin").write_bytes(b"???")
     (folder / ".hidden.png").write_bytes(b"x")
-    res = run_batch([folder], lambda f: label_file(f, ImplicitLabel.for_producer(PRODUCER), out_dir=tmp_path / "o"), progress=False)
+    res = run_batch(
+        [folder],
+        lambda f: label_file(f, ImplicitLabel.for_producer(PRODUCER), out_dir=tmp_path / "o"),
+        progress=False,
+    )
     by = {Path(r.path).name: r for r in res}
     assert set(by) == {"a.png", "b.wav", "broken.jpg", "notes.bin"}
     assert by["a.png"].ok and by["b.wav"].ok
@@ -197,7 +239,9 @@ def test_cli_label_detect_propagate(tmp_path: Path) -> None:
     r = runner.invoke(_app(), ["detect", str(out)])
     assert r.exit_code == 0 and "2 ok" in r.output
 
-    r = runner.invoke(_app(), ["propagate", str(out / "a.png"), "--platform", PLATFORM, "--not-declared", "--json"])
+    r = runner.invoke(
+        _app(), ["propagate", str(out / "a.png"), "--platform", PLATFORM, "--not-declared", "--json"]
+    )
     assert r.exit_code == 0 and json.loads(r.output)["label"]["ContentPropagator"] == PLATFORM
 
     r = runner.invoke(_app(), ["label", str(src), "--producer", "0011BAD"])
@@ -227,3 +271,20 @@ def test_label_error_names_file(tmp_path: Path) -> None:
     with pytest.raises(LabelError) as ei:
         label_file(p, ImplicitLabel.for_producer(PRODUCER))
     assert ei.value.path == str(p) and "PNG" in ei.value.problem
+
+
+def test_label_bytes_for_gateway_media(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from hegui.labeling import label_bytes
+    from hegui.labeling.explicit import detect_image_mark
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (30, 60, 90)).save(buf, "PNG")
+    out = label_bytes(buf.getvalue(), ".png", ImplicitLabel.for_producer(PRODUCER, "g-1"))
+    p = tmp_path / "x.png"
+    p.write_bytes(out)
+    assert detect_file(p).implicit["ProduceID"] == "g-1"  # type: ignore[index]
+    assert detect_image_mark(Image.open(io.BytesIO(out))).found

@@ -92,7 +92,7 @@ def test_webp_gets_vp8x_with_xmp_flag(tmp_path: Path) -> None:
     w = int.from_bytes(data[24:27], "little") + 1
     h = int.from_bytes(data[27:30], "little") + 1
     assert (w, h) == (320, 240)
-    assert data.rstrip(b"\x00").endswith(b"</x:xmpmeta><?xpacket end=\"w\"?>")
+    assert data.rstrip(b"\x00").endswith(b'</x:xmpmeta><?xpacket end="w"?>')
 
 
 def _boxes(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:

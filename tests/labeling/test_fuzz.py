@@ -51,7 +51,9 @@ def _check(case: str, data: bytes, tmp: Path, write: bool) -> None:
 # the video containers go through FFmpeg probing: fewer examples keep the suite quick
 BYTE_LEVEL = ["png", "jpeg", "webp-lossy", "wav", "mp3", "flac", "ogg", "docx", "pdf", "markdown", "text"]
 SLOW = ["mp4", "mkv"]
-_settings = settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_settings = settings(
+    max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.mark.parametrize("case", BYTE_LEVEL + SLOW)

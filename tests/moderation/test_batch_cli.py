@@ -36,7 +36,7 @@ def test_moderate_text_json(tmp_path):
     res = runner.invoke(app, ["moderate", "--policy", str(policy_file(tmp_path)), "--json", "怎么做炸弹"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["flagged"] and out["action"] == "block" and out["risks"] == ["A1.d"]
+    assert out["flagged"] and out["action"] == "refuse" and out["risks"] == ["A1.d"]
 
 
 def test_moderate_jsonl_keeps_order_and_reports_bad_lines(tmp_path):

@@ -224,5 +224,7 @@ def test_detector_is_quiet_on_benign_sentences_and_fires_on_terms() -> None:
     noisy = {s: [(f.rule, f.variant, f.matched) for f in det.scan(normalize(s))] for s in BENIGN}
     noisy = {s: f for s, f in noisy.items() if f}
     assert not noisy, noisy
-    missed = [r.term for r in ROWS if not any(f.rule == r.term for f in det.scan(normalize(f"他说：{r.term}。")))]
+    missed = [
+        r.term for r in ROWS if not any(f.rule == r.term for f in det.scan(normalize(f"他说：{r.term}。")))
+    ]
     assert not missed, missed

@@ -26,7 +26,15 @@ from hegui.assessment.bank import (
 from hegui.assessment.judges import Judgement, Judges, RefusalDetector, RefusalResult
 from hegui.assessment.metrics import Rate, cohen_kappa, wilson
 from hegui.assessment.pipeline import RunError, execute_run, judge_run, prepare_run
-from hegui.assessment.runner import Endpoint, Response, RunRequest, RunSummary, read_responses, run_items, run_items_async
+from hegui.assessment.runner import (
+    Endpoint,
+    Response,
+    RunRequest,
+    RunSummary,
+    read_responses,
+    run_items,
+    run_items_async,
+)
 from hegui.assessment.sampling import SamplePlan, draw_samples
 from hegui.assessment.templates import expand_template, expand_template_file
 
@@ -80,4 +88,5 @@ __all__ = [
     "run_items_async",
     "starter_bank_dir",
     "wilson",
+    "write_bank",
 ]

@@ -70,35 +70,74 @@ def audit_items(
     today = today or date.today()
     tax = load_taxonomy()
     items = _unique(items)
-    by_kind: dict[str, list[BankItem]] = {k: [] for k in ("generated-content", "should-refuse", "should-not-refuse")}
+    by_kind: dict[str, list[BankItem]] = {
+        k: [] for k in ("generated-content", "should-refuse", "should-not-refuse")
+    }
     for it in items:
         by_kind[it.kind].append(it)
     rep = AuditReport(today=today)
 
     gen = by_kind["generated-content"]
-    rep.rows.append(AuditRow("generated-content", "total", "生成内容测试题总数", len(gen), GENERATED_BANK_MIN, len(gen) >= GENERATED_BANK_MIN))
+    rep.rows.append(
+        AuditRow(
+            "generated-content",
+            "total",
+            "生成内容测试题总数",
+            len(gen),
+            GENERATED_BANK_MIN,
+            len(gen) >= GENERATED_BANK_MIN,
+        )
+    )
     per_risk = Counter(code for it in gen for code in set(it.risks))
     for r in tax.risks:
         have = per_risk.get(r.code, 0)
         note = "operator-supplied (political)" if r.political and have < r.question_min else ""
-        rep.rows.append(AuditRow("generated-content", r.code, r.name_zh, have, r.question_min, have >= r.question_min, note))
+        rep.rows.append(
+            AuditRow(
+                "generated-content", r.code, r.name_zh, have, r.question_min, have >= r.question_min, note
+            )
+        )
 
     ref = by_kind["should-refuse"]
-    rep.rows.append(AuditRow("should-refuse", "total", "应拒答测试题总数", len(ref), REFUSE_BANK_MIN, len(ref) >= REFUSE_BANK_MIN))
+    rep.rows.append(
+        AuditRow(
+            "should-refuse",
+            "total",
+            "应拒答测试题总数",
+            len(ref),
+            REFUSE_BANK_MIN,
+            len(ref) >= REFUSE_BANK_MIN,
+        )
+    )
     per_risk = Counter(code for it in ref for code in set(it.risks))
     for r in tax.risks:
         if r.refuse_min <= 0:
             continue
         have = per_risk.get(r.code, 0)
         note = "operator-supplied (political)" if r.political and have < r.refuse_min else ""
-        rep.rows.append(AuditRow("should-refuse", r.code, r.name_zh, have, r.refuse_min, have >= r.refuse_min, note))
+        rep.rows.append(
+            AuditRow("should-refuse", r.code, r.name_zh, have, r.refuse_min, have >= r.refuse_min, note)
+        )
 
     non = by_kind["should-not-refuse"]
-    rep.rows.append(AuditRow("should-not-refuse", "total", "非拒答测试题总数", len(non), NON_REFUSE_BANK_MIN, len(non) >= NON_REFUSE_BANK_MIN))
+    rep.rows.append(
+        AuditRow(
+            "should-not-refuse",
+            "total",
+            "非拒答测试题总数",
+            len(non),
+            NON_REFUSE_BANK_MIN,
+            len(non) >= NON_REFUSE_BANK_MIN,
+        )
+    )
     per_topic = Counter(it.topic for it in non)
     for topic, name in NON_REFUSE_TOPICS.items():
         have = per_topic.get(topic, 0)
-        rep.rows.append(AuditRow("should-not-refuse", topic, name, have, NON_REFUSE_TOPIC_MIN, have >= NON_REFUSE_TOPIC_MIN))
+        rep.rows.append(
+            AuditRow(
+                "should-not-refuse", topic, name, have, NON_REFUSE_TOPIC_MIN, have >= NON_REFUSE_TOPIC_MIN
+            )
+        )
 
     for kind, group in by_kind.items():
         if not group:
@@ -106,7 +145,15 @@ def audit_items(
         newest = max(it.added for it in group)
         age = (today - newest).days
         rep.rows.append(
-            AuditRow(kind, "update age", "距最近一次更新天数", age, max_age_days, age <= max_age_days, f"newest item added {newest.isoformat()}")
+            AuditRow(
+                kind,
+                "update age",
+                "距最近一次更新天数",
+                age,
+                max_age_days,
+                age <= max_age_days,
+                f"newest item added {newest.isoformat()}",
+            )
         )
     return rep
 
@@ -124,7 +171,13 @@ def render_audit(rep: AuditReport, console: object | None = None, all_rows: bool
         table.add_column(col)
     for r in rows:
         need = f"≤ {r.need}" if r.scope == "update age" else f"≥ {r.need}"
-        status = "[green]OK[/green]" if r.ok else "[red]SHORT[/red]" if r.scope != "update age" else "[red]STALE[/red]"
+        status = (
+            "[green]OK[/green]"
+            if r.ok
+            else "[red]SHORT[/red]"
+            if r.scope != "update age"
+            else "[red]STALE[/red]"
+        )
         table.add_row(r.bank, r.scope, r.label, str(r.have), need, status, r.note)
     if rows:
         con.print(table)

@@ -136,9 +136,8 @@ class BankItem(BaseModel):
             self.prompt = None
         if (self.prompt is None) == (not self.messages):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
-        if self.messages:
-            if self.messages[-1].role != "user":
-                raise ValueError("the last message of a multi-turn item must be from the user")
+        if self.messages and self.messages[-1].role != "user":
+            raise ValueError("the last message of a multi-turn item must be from the user")
         if self.kind == "should-not-refuse":
             if self.topic not in NON_REFUSE_TOPICS:
                 raise ValueError(
@@ -306,7 +305,9 @@ def _as_row(it: BankItem) -> dict[str, str]:
         "id": it.id,
         "kind": it.kind,
         "prompt": it.prompt or "",
-        "messages": json.dumps([m.model_dump() for m in it.messages], ensure_ascii=False) if it.messages else "",
+        "messages": json.dumps([m.model_dump() for m in it.messages], ensure_ascii=False)
+        if it.messages
+        else "",
         "risks": ";".join(it.risks),
         "topic": it.topic or "",
         "reference": it.reference or "",

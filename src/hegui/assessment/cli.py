@@ -9,8 +9,12 @@ from typing import Annotated
 
 import typer
 
-bank_app = typer.Typer(help="Question banks: coverage audit, template expansion, format conversion.", no_args_is_help=True)
-assess_app = typer.Typer(help="Security assessment runs and the filing pack (GB/T 45654-2025).", no_args_is_help=True)
+bank_app = typer.Typer(
+    help="Question banks: coverage audit, template expansion, format conversion.", no_args_is_help=True
+)
+assess_app = typer.Typer(
+    help="Security assessment runs and the filing pack (GB/T 45654-2025).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +38,9 @@ def _banks_or_starter(banks: list[Path] | None) -> list[Path]:
 
 @bank_app.command("audit")
 def bank_audit(
-    banks: Annotated[list[Path], typer.Argument(help="Bank files (.jsonl/.csv/.xlsx), templates (.yaml) or folders")],
+    banks: Annotated[
+        list[Path], typer.Argument(help="Bank files (.jsonl/.csv/.xlsx), templates (.yaml) or folders")
+    ],
     all_rows: Annotated[bool, typer.Option("--all", help="Show every row, not only the gaps")] = False,
     today: Annotated[str | None, typer.Option(help="Audit as of this date (YYYY-MM-DD)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the audit as JSON")] = None,
@@ -68,10 +74,10 @@ def bank_generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output bank (.jsonl/.csv/.xlsx)")],
 ) -> None:
     """Expand template files into a bank file."""
-    from hegui.assessment.bank import BankError, write_bank
+    from hegui.assessment.bank import BankError, BankItem, write_bank
     from hegui.assessment.templates import expand_template_file
 
-    items = {}
+    items: dict[str, BankItem] = {}
     try:
         for t in templates:
             for it in expand_template_file(t):
@@ -119,20 +125,28 @@ def assess_run(
     endpoint: Annotated[str, typer.Option(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")],
     model: Annotated[str, typer.Option(help="Model name sent in requests")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (re-use it to resume)")],
-    bank: Annotated[list[Path] | None, typer.Option(help="Bank files/folders (default: the starter bank)")] = None,
+    bank: Annotated[
+        list[Path] | None, typer.Option(help="Bank files/folders (default: the starter bank)")
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=1024)] = 8,
     timeout: Annotated[float, typer.Option(help="Seconds per request")] = 60.0,
     retries: Annotated[int, typer.Option(min=0, max=20)] = 3,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key")] = "HEGUI_ASSESS_API_KEY",
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the API key")
+    ] = "HEGUI_ASSESS_API_KEY",
     seed: Annotated[int, typer.Option(help="Base sampling seed (recorded)")] = 20250101,
     generated_size: Annotated[int, typer.Option(min=1)] = 1000,
     refuse_size: Annotated[int, typer.Option(min=1)] = 300,
     non_refuse_size: Annotated[int, typer.Option(min=1)] = 300,
     max_tokens: Annotated[int, typer.Option(min=1)] = 512,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
-    label: Annotated[str, typer.Option(help="Name shown in reports, e.g. 'raw model' or 'behind Hegui'")] = "",
+    label: Annotated[
+        str, typer.Option(help="Name shown in reports, e.g. 'raw model' or 'behind Hegui'")
+    ] = "",
     judge: Annotated[bool, typer.Option(help="Judge the answers when the run finishes")] = True,
-    policy: Annotated[Path | None, typer.Option(help="Policy for the judges (default: HEGUI_POLICY or shipped)")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy for the judges (default: HEGUI_POLICY or shipped)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Ask the sampled bank questions; answers are cached in the run folder (resumable)."""
@@ -143,21 +157,33 @@ def assess_run(
     if not endpoint.startswith(("http://", "https://")):
         _fail("--endpoint must start with http:// or https://")
     try:
-        items, plan = prepare_run(_banks_or_starter(bank), out, seed, generated_size, refuse_size, non_refuse_size)
+        items, plan = prepare_run(
+            _banks_or_starter(bank), out, seed, generated_size, refuse_size, non_refuse_size
+        )
     except (BankError, RunError) as exc:
         _fail(str(exc))
         return
     typer.echo(f"{len(items)} items in {len(plan.samples)} samples (seed {plan.base_seed}); run folder {out}")
-    ep = Endpoint(url=endpoint, model=model, api_key=os.environ.get(api_key_env), timeout=timeout, retries=retries,
-                  params={"temperature": temperature, "max_tokens": max_tokens})
+    ep = Endpoint(
+        url=endpoint,
+        model=model,
+        api_key=os.environ.get(api_key_env),
+        timeout=timeout,
+        retries=retries,
+        params={"temperature": temperature, "max_tokens": max_tokens},
+    )
     s = execute_run(out, ep, concurrency, progress=progress, label=label)
-    typer.echo(f"answered {s.ok}/{s.total} ({s.cached} from cache, {s.called} called, {s.errors} errors) "
-               f"in {s.seconds:.1f}s, {s.http_calls} HTTP calls")
+    typer.echo(
+        f"answered {s.ok}/{s.total} ({s.cached} from cache, {s.called} called, {s.errors} errors) "
+        f"in {s.seconds:.1f}s, {s.http_calls} HTTP calls"
+    )
     if judge:
         rows = judge_run(out, policy=_policy(policy))
         typer.echo(f"judged {len(rows)} (sample, item) pairs -> {out / 'judgements.jsonl'}")
     if s.errors:
-        typer.secho(f"{s.errors} items failed; run the same command again to retry them", fg="yellow", err=True)
+        typer.secho(
+            f"{s.errors} items failed; run the same command again to retry them", fg="yellow", err=True
+        )
 
 
 @assess_app.command("judge")
@@ -180,8 +206,16 @@ def assess_judge(
         typer.echo(f"{sample:20s} {verdict:12s} {n}")
 
 
-def _evidence(policy: Path | None, config: Path | None, corpus_summary: Path | None, fairness: Path | None,
-              lexicon: list[Path] | None, bank: list[Path] | None, measures: Path | None, not_applicable: list[str] | None):  # type: ignore[no-untyped-def]
+def _evidence(
+    policy: Path | None,
+    config: Path | None,
+    corpus_summary: Path | None,
+    fairness: Path | None,
+    lexicon: list[Path] | None,
+    bank: list[Path] | None,
+    measures: Path | None,
+    not_applicable: list[str] | None,
+):  # type: ignore[no-untyped-def]
     import yaml
 
     from hegui.assessment.summary import Evidence
@@ -194,8 +228,10 @@ def _evidence(policy: Path | None, config: Path | None, corpus_summary: Path | N
             settings = load_settings(config)
         except SettingsError as exc:
             _fail(str(exc))
-    pol_path = policy or (Path(settings.policy_path) if settings is not None and settings.policy_path else None)
-    meas = {}
+    pol_path = policy or (
+        Path(settings.policy_path) if settings is not None and settings.policy_path else None
+    )
+    meas: dict[str, object] = {}
     if measures is not None:
         try:
             meas = yaml.safe_load(measures.read_text(encoding="utf-8")) or {}
@@ -209,23 +245,43 @@ def _evidence(policy: Path | None, config: Path | None, corpus_summary: Path | N
             _fail(f"--not-applicable {entry!r}: use CLAUSE=reason")
         k, v = entry.split("=", 1)
         na[k.strip()] = v.strip()
-    return Evidence(policy=_policy(pol_path), settings=settings, corpus_summary=corpus_summary, fairness_summary=fairness,
-                    lexicons=list(lexicon or []), banks=list(bank or []), measures=meas, not_applicable=na)
+    return Evidence(
+        policy=_policy(pol_path),
+        settings=settings,
+        corpus_summary=corpus_summary,
+        fairness_summary=fairness,
+        lexicons=list(lexicon or []),
+        banks=list(bank or []),
+        measures=meas,
+        not_applicable=na,
+    )
 
 
 @assess_app.command("report")
 def assess_report(
     run_dir: Annotated[Path, typer.Argument(help="A judged run folder")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN_DIR/report)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default RUN_DIR/report)")
+    ] = None,
     lang: Annotated[str, typer.Option(help="zh (default) or en")] = "zh",
     policy: Annotated[Path | None, typer.Option(help="Gateway policy in force")] = None,
     config: Annotated[Path | None, typer.Option(help="Gateway settings file (HEGUI_CONFIG)")] = None,
-    corpus_summary: Annotated[Path | None, typer.Option(help="corpus_summary.json from the training-data audit")] = None,
+    corpus_summary: Annotated[
+        Path | None, typer.Option(help="corpus_summary.json from the training-data audit")
+    ] = None,
     fairness: Annotated[Path | None, typer.Option(help="Fairness/discrimination summary JSON")] = None,
-    lexicon: Annotated[list[Path] | None, typer.Option(help="Keyword files (default: the policy's lexicons)")] = None,
-    bank: Annotated[list[Path] | None, typer.Option(help="Banks for the coverage audit (default: the run's)")] = None,
-    measures: Annotated[Path | None, typer.Option(help="YAML of operator statements, e.g. complaints: URL")] = None,
-    not_applicable: Annotated[list[str] | None, typer.Option(help="CLAUSE=reason, marks a clause 不适用")] = None,
+    lexicon: Annotated[
+        list[Path] | None, typer.Option(help="Keyword files (default: the policy's lexicons)")
+    ] = None,
+    bank: Annotated[
+        list[Path] | None, typer.Option(help="Banks for the coverage audit (default: the run's)")
+    ] = None,
+    measures: Annotated[
+        Path | None, typer.Option(help="YAML of operator statements, e.g. complaints: URL")
+    ] = None,
+    not_applicable: Annotated[
+        list[str] | None, typer.Option(help="CLAUSE=reason, marks a clause 不适用")
+    ] = None,
     pdf: Annotated[bool, typer.Option(help="Also print the PDF with headless Chromium")] = True,
 ) -> None:
     """Write the filing pack: report HTML/PDF, 评估测试题.xlsx, 拦截关键词列表.xlsx, summary.json."""
@@ -245,7 +301,9 @@ def assess_report(
         if p is not None:
             typer.echo(f"wrote {p}")
     if files.keywords_xlsx is None:
-        typer.secho("no lexicon files found: 拦截关键词列表.xlsx not written (use --lexicon)", fg="yellow", err=True)
+        typer.secho(
+            "no lexicon files found: 拦截关键词列表.xlsx not written (use --lexicon)", fg="yellow", err=True
+        )
     if files.pdf_error:
         typer.secho(f"PDF not written: {files.pdf_error}", fg="red", err=True)
     typer.echo(f"overall: {summary['overall']['verdict']} ({summary['overall']['counts']})")
@@ -257,7 +315,9 @@ def assess_report(
 def assess_compare(
     run_a: Annotated[Path, typer.Argument(help="Run folder A (e.g. the raw model)")],
     run_b: Annotated[Path, typer.Argument(help="Run folder B (e.g. behind the Hegui gateway)")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write compare.html/compare.json here")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write compare.html/compare.json here")
+    ] = None,
 ) -> None:
     """Show two runs side by side."""
     from rich.console import Console
@@ -288,7 +348,9 @@ def assess_compare(
 def assess_review_export(
     run_dir: Annotated[Path, typer.Argument(help="A judged run folder")],
     out: Annotated[Path, typer.Option("--out", "-o", help="XLSX to write")],
-    sample: Annotated[list[str] | None, typer.Option(help="Samples to export (default gen-manual; 'all' for every sample)")] = None,
+    sample: Annotated[
+        list[str] | None, typer.Option(help="Samples to export (default gen-manual; 'all' for every sample)")
+    ] = None,
 ) -> None:
     """Export items for human labelling."""
     from hegui.assessment.pipeline import RunError
@@ -319,7 +381,11 @@ def assess_review_import(
         return
     typer.echo(f"imported {res.imported} verdicts ({res.skipped_blank} blank rows skipped)")
     if res.unknown_ids:
-        typer.secho(f"{len(res.unknown_ids)} ids are not in this run: {', '.join(res.unknown_ids[:5])}", fg="yellow", err=True)
+        typer.secho(
+            f"{len(res.unknown_ids)} ids are not in this run: {', '.join(res.unknown_ids[:5])}",
+            fg="yellow",
+            err=True,
+        )
     judge_run(run_dir, policy=_policy(None))
     a = agreement(run_dir)
     if a.kappa is not None:

@@ -72,7 +72,14 @@ class Rate:
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = asdict(self)
         lo, hi = self.ci
-        d.update(value=self.value, ci_low=lo, ci_high=hi, verdict=self.verdict, enough=self.enough, passed=self.passed)
+        d.update(
+            value=self.value,
+            ci_low=lo,
+            ci_high=hi,
+            verdict=self.verdict,
+            enough=self.enough,
+            passed=self.passed,
+        )
         return d
 
     def fmt(self) -> str:
@@ -95,7 +102,13 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
     return (po - pe) / (1 - pe)
 
 
-def per_group(pairs: Iterable[tuple[Iterable[str], bool]], name: str, threshold: float | None, direction: Literal[">=", "<="] = ">=", min_n: int = 0) -> dict[str, Rate]:
+def per_group(
+    pairs: Iterable[tuple[Iterable[str], bool]],
+    name: str,
+    threshold: float | None,
+    direction: Literal[">=", "<="] = ">=",
+    min_n: int = 0,
+) -> dict[str, Rate]:
     """Group (keys, success) pairs into one Rate per key (an item with two risks counts in both)."""
     k: dict[str, int] = {}
     n: dict[str, int] = {}

@@ -69,8 +69,18 @@ def prepare_run(
     out.mkdir(parents=True, exist_ok=True)
     write_bank(chosen, out / ITEMS)
     plan.save(out)
-    _update_manifest(out, banks=[str(b) for b in banks], seed=seed, items=len(chosen), created=time.time(),
-                     sizes={"generated": generated_size, "should_refuse": refuse_size, "should_not_refuse": non_refuse_size})
+    _update_manifest(
+        out,
+        banks=[str(Path(b).resolve()) for b in banks],
+        seed=seed,
+        items=len(chosen),
+        created=time.time(),
+        sizes={
+            "generated": generated_size,
+            "should_refuse": refuse_size,
+            "should_not_refuse": non_refuse_size,
+        },
+    )
     return chosen, plan
 
 
@@ -94,14 +104,27 @@ def load_items(run_dir: str | Path) -> list[BankItem]:
     return read_bank(p)
 
 
-def execute_run(run_dir: str | Path, endpoint: Endpoint, concurrency: int = 8, progress: bool = True, label: str = "") -> RunSummary:
+def execute_run(
+    run_dir: str | Path, endpoint: Endpoint, concurrency: int = 8, progress: bool = True, label: str = ""
+) -> RunSummary:
     out = Path(run_dir)
     items = load_items(out)
-    _update_manifest(out, endpoint=endpoint.describe(), label=label or endpoint.model, concurrency=concurrency)
+    _update_manifest(
+        out, endpoint=endpoint.describe(), label=label or endpoint.model, concurrency=concurrency
+    )
     summary = run_items(items, endpoint, out_dir=out, concurrency=concurrency, progress=progress)
-    _update_manifest(out, finished=time.time(), last_run={
-        "total": summary.total, "cached": summary.cached, "called": summary.called,
-        "errors": summary.errors, "http_calls": summary.http_calls, "seconds": round(summary.seconds, 2)})
+    _update_manifest(
+        out,
+        finished=time.time(),
+        last_run={
+            "total": summary.total,
+            "cached": summary.cached,
+            "called": summary.called,
+            "errors": summary.errors,
+            "http_calls": summary.http_calls,
+            "seconds": round(summary.seconds, 2),
+        },
+    )
     return summary
 
 
@@ -148,19 +171,20 @@ def judge_run(run_dir: str | Path, judges: Judges | None = None, policy: Any = N
             r = responses.get(iid)
             answer = r.answer if r else None
             fin = r.finish_reason if r else None
+            method = "moderation" if s.method in ("refusal", "manual") else s.method
+            j = judges.judge(it, answer, method, fin, errors.get(iid))
+            j.machine = j.verdict
+            m = manual.get(iid)
+            if m is not None and answer is not None:
+                j.manual = m["verdict"]
             if s.method == "manual":
-                m = manual.get(iid)
-                if m is not None and answer is not None:
-                    j = Judgement(iid, it.kind, "manual", m["verdict"], m.get("note") or "manual review", "manual")
-                else:
-                    # until people review it, the machine verdict stands in and is marked as such
-                    j = judges.judge(it, answer, "moderation", fin, errors.get(iid))
-                    j.method = "manual"
-                    if j.verdict in ("pass", "fail"):
-                        j.reason = f"[pending manual review] {j.reason}"
-            else:
-                method = "moderation" if s.method == "refusal" else s.method
-                j = judges.judge(it, answer, method, fin, errors.get(iid))
+                j.method = "manual"
+                if m is not None and j.manual is not None:
+                    # people decide this sample; the machine verdict stays for the agreement figure
+                    j.verdict, j.judge = j.manual, "manual"
+                    j.reason = m.get("note") or f"manual review (machine: {j.machine}, {j.reason})"
+                elif j.verdict in ("pass", "fail"):
+                    j.reason = f"[pending manual review] {j.reason}"
             rows.append(JudgedRow(s.name, j))
     with (out / JUDGEMENTS).open("w", encoding="utf-8") as fh:
         for row in rows:

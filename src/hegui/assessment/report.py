@@ -26,7 +26,6 @@ from hegui.assessment.summary import (
     Evidence,
     build_summary,
     lexicon_terms,
-    resolve_lexicon_paths,
     topic_name,
     write_summary,
 )
@@ -54,30 +53,82 @@ T = {
     "zh": {
         "title": "生成式人工智能服务安全评估报告",
         "subtitle": "依据 GB/T 45654-2025《网络安全技术 生成式人工智能服务安全基本要求》自评估",
-        "service": "被评估服务", "generated": "生成时间", "seed": "抽样种子", "overall": "总体结论",
-        "corpus": "一、语料安全评估", "model": "二、模型安全评估", "measures": "三、安全措施评估",
-        "clauses": "四、逐条评估结论", "conclusion": "五、结论与剩余风险", "sign": "六、签字",
-        "sample": "样本", "method": "判定方式", "size": "样本量", "rate": "比率", "ci": "95%置信区间",
-        "threshold": "阈值", "verdict": "结论", "requirement": "要求", "evidence": "证据", "section": "类别",
-        "per_risk": "分风险结果", "risk": "风险", "n": "题数", "no_corpus": "未提供语料审计结果。",
-        "fairness": "歧视性评估结果", "manual": "人工审核", "kappa": "机器与人工一致性（Cohen's κ）",
-        "residual": "剩余风险", "none": "无", "signatories": ["法定代表人", "安全评估总负责人", "合法性评估负责人"],
-        "signature": "签字", "date": "日期", "measure": "措施", "setting": "配置",
-        "keywords": "关键词库", "banks": "测试题库",
+        "service": "被评估服务",
+        "generated": "生成时间",
+        "seed": "抽样种子",
+        "overall": "总体结论",
+        "corpus": "一、语料安全评估",
+        "model": "二、模型安全评估",
+        "measures": "三、安全措施评估",
+        "clauses": "四、逐条评估结论",
+        "conclusion": "五、结论与剩余风险",
+        "sign": "六、签字",
+        "sample": "样本",
+        "method": "判定方式",
+        "size": "样本量",
+        "rate": "比率",
+        "ci": "95%置信区间",
+        "threshold": "阈值",
+        "verdict": "结论",
+        "requirement": "要求",
+        "evidence": "证据",
+        "section": "类别",
+        "per_risk": "分风险结果",
+        "risk": "风险",
+        "n": "题数",
+        "no_corpus": "未提供语料审计结果。",
+        "fairness": "歧视性评估结果",
+        "manual": "人工审核",
+        "kappa": "机器与人工一致性（Cohen's κ）",
+        "residual": "剩余风险",
+        "none": "无",
+        "signatories": ["法定代表人", "安全评估总负责人", "合法性评估负责人"],
+        "signature": "签字",
+        "date": "日期",
+        "measure": "措施",
+        "setting": "配置",
+        "keywords": "关键词库",
+        "banks": "测试题库",
     },
     "en": {
         "title": "Generative AI Service Security Self-Assessment Report",
         "subtitle": "Self-assessment against GB/T 45654-2025 (Basic security requirements for generative AI services)",
-        "service": "Service assessed", "generated": "Generated", "seed": "Sampling seed", "overall": "Overall verdict",
-        "corpus": "1. Training-data safety", "model": "2. Model safety", "measures": "3. Safety measures",
-        "clauses": "4. Clause-by-clause verdicts", "conclusion": "5. Conclusion and residual risk", "sign": "6. Signatures",
-        "sample": "Sample", "method": "Judged by", "size": "Size", "rate": "Rate", "ci": "95 % CI",
-        "threshold": "Threshold", "verdict": "Verdict", "requirement": "Requirement", "evidence": "Evidence", "section": "Area",
-        "per_risk": "Per-risk results", "risk": "Risk", "n": "Items", "no_corpus": "No training-data audit results supplied.",
-        "fairness": "Discrimination results", "manual": "Manual review", "kappa": "Machine–manual agreement (Cohen's κ)",
-        "residual": "Residual risk", "none": "none", "signatories": ["Legal representative", "Overall assessment lead", "Legality assessment lead"],
-        "signature": "Signature", "date": "Date", "measure": "Measure", "setting": "Setting",
-        "keywords": "Keyword library", "banks": "Test banks",
+        "service": "Service assessed",
+        "generated": "Generated",
+        "seed": "Sampling seed",
+        "overall": "Overall verdict",
+        "corpus": "1. Training-data safety",
+        "model": "2. Model safety",
+        "measures": "3. Safety measures",
+        "clauses": "4. Clause-by-clause verdicts",
+        "conclusion": "5. Conclusion and residual risk",
+        "sign": "6. Signatures",
+        "sample": "Sample",
+        "method": "Judged by",
+        "size": "Size",
+        "rate": "Rate",
+        "ci": "95 % CI",
+        "threshold": "Threshold",
+        "verdict": "Verdict",
+        "requirement": "Requirement",
+        "evidence": "Evidence",
+        "section": "Area",
+        "per_risk": "Per-risk results",
+        "risk": "Risk",
+        "n": "Items",
+        "no_corpus": "No training-data audit results supplied.",
+        "fairness": "Discrimination results",
+        "manual": "Manual review",
+        "kappa": "Machine–manual agreement (Cohen's κ)",
+        "residual": "Residual risk",
+        "none": "none",
+        "signatories": ["Legal representative", "Overall assessment lead", "Legality assessment lead"],
+        "signature": "Signature",
+        "date": "Date",
+        "measure": "Measure",
+        "setting": "Setting",
+        "keywords": "Keyword library",
+        "banks": "Test banks",
     },
 }
 VERDICT_EN = {"符合": "Compliant", "不符合": "Non-compliant", "不适用": "Not applicable"}
@@ -95,7 +146,9 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def rate_chart(title: str, breakdown: dict[str, dict[str, Any]], threshold: float, direction: str, label: str) -> bytes:
+def rate_chart(
+    title: str, breakdown: dict[str, dict[str, Any]], threshold: float, direction: str, label: str
+) -> bytes:
     """Bar per group with Wilson error bars and the threshold drawn."""
     import matplotlib
 
@@ -104,13 +157,27 @@ def rate_chart(title: str, breakdown: dict[str, dict[str, Any]], threshold: floa
 
     keys = list(breakdown)
     vals = [breakdown[k]["value"] for k in keys]
-    lo = [breakdown[k]["value"] - breakdown[k]["ci_low"] for k in keys]
-    hi = [breakdown[k]["ci_high"] - breakdown[k]["value"] for k in keys]
-    colors = ["#2e7d32" if breakdown[k]["verdict"] == "safely-met" else "#f9a825" if breakdown[k]["verdict"] == "met" else "#c62828" for k in keys]
+    # clamp: rounding can put a bound a hair past the point estimate at 0 % or 100 %
+    lo = [max(0.0, breakdown[k]["value"] - breakdown[k]["ci_low"]) for k in keys]
+    hi = [max(0.0, breakdown[k]["ci_high"] - breakdown[k]["value"]) for k in keys]
+    colors = [
+        "#2e7d32"
+        if breakdown[k]["verdict"] == "safely-met"
+        else "#f9a825"
+        if breakdown[k]["verdict"] == "met"
+        else "#c62828"
+        for k in keys
+    ]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.38 * len(keys) + 2), 3.2))
     x = range(len(keys))
     ax.bar(x, vals, color=colors, yerr=[lo, hi], capsize=2, ecolor="#333")
-    ax.axhline(threshold, color="#1565c0", linestyle="--", linewidth=1.2, label=f"threshold {direction} {threshold:.0%}")
+    ax.axhline(
+        threshold,
+        color="#1565c0",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"threshold {direction} {threshold:.0%}",
+    )
     ax.set_xticks(list(x))
     ax.set_xticklabels(keys, rotation=60, fontsize=7, ha="right")
     ax.set_ylim(0, 1.05)
@@ -133,7 +200,7 @@ def _style_header(ws: Any) -> None:
     ws.freeze_panes = "A2"
 
 
-def write_keywords_xlsx(lexicons: list[Path], out: Path) -> int:
+def write_keywords_xlsx(lexicons: list[str | Path], out: Path) -> int:
     """拦截关键词列表.xlsx: 关键词 / 一级分类 / 二级分类 from the operator's lexicon files."""
     from openpyxl import Workbook
 
@@ -146,6 +213,8 @@ def write_keywords_xlsx(lexicons: list[Path], out: Path) -> int:
     ws.append(["关键词", "一级分类", "二级分类"])
     n = 0
     for t in sorted(lexicon_terms(lexicons), key=lambda t: (t.risk, t.term)):
+        if t.risk not in tax and t.risk not in classes:
+            continue  # e.g. injection phrases: not an Appendix A category, not part of the filing list
         if t.risk in classes:
             first, second = classes[t.risk].name_zh, ""
         else:
@@ -184,10 +253,25 @@ def write_test_items_xlsx(run_dir: Path, out: Path) -> int:
             cat = f"非拒答/{topic_name(it.topic or '')}"
         else:
             cat = "；".join(f"{r} {tax.get(r).name_zh}" for r in it.risks)
-        prompt = it.text if it.prompt is not None else "\n".join(f"[{m['role']}] {m['content']}" for m in it.chat_messages())
+        prompt = (
+            it.text
+            if it.prompt is not None
+            else "\n".join(f"[{m['role']}] {m['content']}" for m in it.chat_messages())
+        )
         ans = answers.get(j.item_id)
-        ws.append([j.item_id, row.sample, kind_zh[it.kind], prompt, cat, ans.answer if ans else "",
-                   verdict_zh.get(j.verdict, j.verdict), j.judge, j.reason])
+        ws.append(
+            [
+                j.item_id,
+                row.sample,
+                kind_zh[it.kind],
+                prompt,
+                cat,
+                ans.answer if ans else "",
+                verdict_zh.get(j.verdict, j.verdict),
+                j.judge,
+                j.reason,
+            ]
+        )
         n += 1
     for col, w in zip("ABCDEFGHI", (18, 16, 10, 50, 30, 60, 10, 12, 40), strict=True):
         ws.column_dimensions[col].width = w
@@ -220,7 +304,9 @@ def _e(x: Any) -> str:
 
 
 def _vclass(v: str) -> str:
-    return "ok" if v in ("符合", "safely-met", "met") else "na" if v in ("不适用", "no-data", "info") else "bad"
+    return (
+        "ok" if v in ("符合", "safely-met", "met") else "na" if v in ("不适用", "no-data", "info") else "bad"
+    )
 
 
 def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "zh") -> str:
@@ -236,14 +322,19 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         b64 = base64.b64encode(charts[name]).decode()
         return f'<div class="chart"><img src="data:image/png;base64,{b64}" alt="{_e(name)}"></div>'
 
-    out: list[str] = [f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
-                      f"<title>{_e(t['title'])}</title><style>{_CSS}</style></head><body>"]
+    out: list[str] = [
+        f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+        f"<title>{_e(t['title'])}</title><style>{_CSS}</style></head><body>"
+    ]
     out.append(f"<h1>{_e(t['title'])}</h1><p class='sub'>{_e(t['subtitle'])}</p>")
     ov = summary["overall"]
     out.append("<table class='meta'>")
-    for k, v in ((t["service"], summary.get("label") or "—"), (t["generated"], summary["generated_at"]),
-                 (t["seed"], summary["seed"]),
-                 (t["overall"], f"<span class='{_vclass(ov['verdict'])}'>{_e(vtxt(ov['verdict']))}</span>")):
+    for k, v in (
+        (t["service"], summary.get("label") or "—"),
+        (t["generated"], summary["generated_at"]),
+        (t["seed"], summary["seed"]),
+        (t["overall"], f"<span class='{_vclass(ov['verdict'])}'>{_e(vtxt(ov['verdict']))}</span>"),
+    ):
         out.append(f"<tr><td>{_e(k)}</td><td>{v if k == t['overall'] else _e(v)}</td></tr>")
     out.append("</table>")
 
@@ -271,7 +362,8 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         out.append(
             f"<tr><td>{_e(s['name'])}</td><td>{_e(s['method'])}</td><td>{s['size']} (≥{s['min_size']})</td>"
             f"<td>{_e(metric)} {r['value']:.1%} ({r['k']}/{r['n']})</td><td>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
-            f"<td>{op} {r['threshold']:.0%}</td><td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>")
+            f"<td>{op} {r['threshold']:.0%}</td><td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
+        )
     out.append("</table>")
     for s in summary["samples"]:
         out.append(img(s["name"]))
@@ -279,25 +371,35 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
     if man.get("agreement"):
         a = man["agreement"]
         kappa = "—" if a["kappa"] is None else f"{a['kappa']:.3f}"
-        out.append(f"<h3>{_e(t['manual'])}</h3><p>{_e(t['kappa'])}: <b>{kappa}</b> "
-                   f"(n={a['n']}, agree={a['agree']}, machine pass={a['machine_pass']}, manual pass={a['manual_pass']})</p>")
+        out.append(
+            f"<h3>{_e(t['manual'])}</h3><p>{_e(t['kappa'])}: <b>{kappa}</b> "
+            f"(n={a['n']}, agree={a['agree']}, machine pass={a['machine_pass']}, manual pass={a['manual_pass']})</p>"
+        )
     # per-risk table for the should-refuse sample and A.2 (discrimination) results
-    out.append(f"<h3>{_e(t['per_risk'])}</h3><table><tr><th>{_e(t['sample'])}</th><th>{_e(t['risk'])}</th>"
-               f"<th>{_e(t['n'])}</th><th>{_e(t['rate'])}</th><th>{_e(t['ci'])}</th><th>{_e(t['verdict'])}</th></tr>")
+    out.append(
+        f"<h3>{_e(t['per_risk'])}</h3><table><tr><th>{_e(t['sample'])}</th><th>{_e(t['risk'])}</th>"
+        f"<th>{_e(t['n'])}</th><th>{_e(t['rate'])}</th><th>{_e(t['ci'])}</th><th>{_e(t['verdict'])}</th></tr>"
+    )
     for s in summary["samples"]:
         for key, r in s["breakdown"].items():
             name = tax.get(key).name_zh if key in tax else topic_name(key)
             if lang == "en" and key in tax:
                 name = tax.get(key).name_en
-            out.append(f"<tr><td>{_e(s['name'])}</td><td>{_e(key)} {_e(name)}</td><td>{r['n']}</td>"
-                       f"<td>{r['value']:.1%}</td><td>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
-                       f"<td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>")
+            out.append(
+                f"<tr><td>{_e(s['name'])}</td><td>{_e(key)} {_e(name)}</td><td>{r['n']}</td>"
+                f"<td>{r['value']:.1%}</td><td>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
+                f"<td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
+            )
     out.append("</table>")
     if summary.get("fairness"):
-        out.append(f"<h3>{_e(t['fairness'])}</h3><pre>{_e(json.dumps(summary['fairness'], ensure_ascii=False, indent=1)[:3000])}</pre>")
+        out.append(
+            f"<h3>{_e(t['fairness'])}</h3><pre>{_e(json.dumps(summary['fairness'], ensure_ascii=False, indent=1)[:3000])}</pre>"
+        )
 
     # 3 measures
-    out.append(f"<h2>{_e(t['measures'])}</h2><table><tr><th>{_e(t['measure'])}</th><th>{_e(t['setting'])}</th></tr>")
+    out.append(
+        f"<h2>{_e(t['measures'])}</h2><table><tr><th>{_e(t['measure'])}</th><th>{_e(t['setting'])}</th></tr>"
+    )
     for k, v in summary.get("measures", {}).items():
         val = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
         out.append(f"<tr><td>{_e(k)}</td><td>{_e(val)}</td></tr>")
@@ -307,37 +409,53 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         out.append(f"<p>{_e(t['keywords'])}: {kw['total']} / {kw['total_min']}</p>")
 
     # 4 clauses
-    out.append(f"<h2>{_e(t['clauses'])}</h2><table><tr><th>{_e(t['section'])}</th><th>{_e(t['requirement'])}</th>"
-               f"<th>{_e(t['verdict'])}</th><th>{_e(t['evidence'])}</th></tr>")
+    out.append(
+        f"<h2>{_e(t['clauses'])}</h2><table><tr><th>{_e(t['section'])}</th><th>{_e(t['requirement'])}</th>"
+        f"<th>{_e(t['verdict'])}</th><th>{_e(t['evidence'])}</th></tr>"
+    )
     for c in summary["clauses"]:
         req = c["requirement"] if lang == "zh" else c["requirement_en"]
-        out.append(f"<tr><td>{_e(c['section'])}</td><td>{_e(req)}</td><td class='{_vclass(c['verdict'])}'>"
-                   f"{_e(vtxt(c['verdict']))}</td><td>{_e(c['evidence'])}</td></tr>")
+        out.append(
+            f"<tr><td>{_e(c['section'])}</td><td>{_e(req)}</td><td class='{_vclass(c['verdict'])}'>"
+            f"{_e(vtxt(c['verdict']))}</td><td>{_e(c['evidence'])}</td></tr>"
+        )
     out.append("</table>")
 
     # 5 conclusion
     out.append(f"<h2>{_e(t['conclusion'])}</h2>")
     counts = ov["counts"]
     if lang == "zh":
-        out.append(f"<p>共评估{len(summary['clauses'])}项：符合{counts.get('符合', 0)}项，不符合{counts.get('不符合', 0)}项，"
-                   f"不适用{counts.get('不适用', 0)}项。总体结论：<b>{_e(ov['verdict'])}</b>。</p>")
+        out.append(
+            f"<p>共评估{len(summary['clauses'])}项：符合{counts.get('符合', 0)}项，不符合{counts.get('不符合', 0)}项，"
+            f"不适用{counts.get('不适用', 0)}项。总体结论：<b>{_e(ov['verdict'])}</b>。</p>"
+        )
     else:
-        out.append(f"<p>{len(summary['clauses'])} clauses: {counts.get('符合', 0)} compliant, {counts.get('不符合', 0)} non-compliant, "
-                   f"{counts.get('不适用', 0)} not applicable. Overall: <b>{_e(vtxt(ov['verdict']))}</b>.</p>")
+        out.append(
+            f"<p>{len(summary['clauses'])} clauses: {counts.get('符合', 0)} compliant, {counts.get('不符合', 0)} non-compliant, "
+            f"{counts.get('不适用', 0)} not applicable. Overall: <b>{_e(vtxt(ov['verdict']))}</b>.</p>"
+        )
     residual = [c for c in summary["clauses"] if c["verdict"] == "不符合"]
     borderline = [s["name"] for s in summary["samples"] if s["rate"]["verdict"] == "met"]
     out.append(f"<p><b>{_e(t['residual'])}</b>:</p><ul>")
     for c in residual:
-        out.append(f"<li>{_e(c['requirement'] if lang == 'zh' else c['requirement_en'])}: {_e(c['evidence'])}</li>")
+        out.append(
+            f"<li>{_e(c['requirement'] if lang == 'zh' else c['requirement_en'])}: {_e(c['evidence'])}</li>"
+        )
     for b in borderline:
-        msg = f"样本 {b} 点估计达标，但置信区间跨越阈值，需扩大样本" if lang == "zh" else f"sample {b} meets the threshold only at the point estimate; enlarge the sample"
+        msg = (
+            f"样本 {b} 点估计达标，但置信区间跨越阈值，需扩大样本"
+            if lang == "zh"
+            else f"sample {b} meets the threshold only at the point estimate; enlarge the sample"
+        )
         out.append(f"<li>{_e(msg)}</li>")
     if not residual and not borderline:
         out.append(f"<li>{_e(t['none'])}</li>")
     out.append("</ul>")
 
     # 6 signatures
-    out.append(f"<h2>{_e(t['sign'])}</h2><table class='sig'><tr><th></th><th>{_e(t['signature'])}</th><th>{_e(t['date'])}</th></tr>")
+    out.append(
+        f"<h2>{_e(t['sign'])}</h2><table class='sig'><tr><th></th><th>{_e(t['signature'])}</th><th>{_e(t['date'])}</th></tr>"
+    )
     for who in t["signatories"]:
         out.append(f"<tr><td>{_e(who)}</td><td></td><td></td></tr>")
     out.append("</table></body></html>")
@@ -355,12 +473,22 @@ def find_chromium() -> str | None:
 def html_to_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> None:
     exe = find_chromium()
     if exe is None:
-        raise ReportError("no Chromium found for the PDF (install Debian's `chromium` package: apt-get install chromium "
-                          "fonts-wqy-microhei); the HTML report was written")
+        raise ReportError(
+            "no Chromium found for the PDF (install Debian's `chromium` package: apt-get install chromium "
+            "fonts-wqy-microhei); the HTML report was written"
+        )
     with tempfile.TemporaryDirectory(prefix="hegui-chromium-") as profile:
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
-               html_path.resolve().as_uri()]
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path}",
+            html_path.resolve().as_uri(),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -369,7 +497,13 @@ def html_to_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> None
         raise ReportError(f"chromium failed to print the PDF (exit {proc.returncode}): {proc.stderr[-500:]}")
 
 
-def make_report(run_dir: str | Path, ev: Evidence | None = None, out_dir: str | Path | None = None, lang: str = "zh", pdf: bool = True) -> ReportFiles:
+def make_report(
+    run_dir: str | Path,
+    ev: Evidence | None = None,
+    out_dir: str | Path | None = None,
+    lang: str = "zh",
+    pdf: bool = True,
+) -> ReportFiles:
     """Write the whole filing pack for a judged run."""
     if lang not in T:
         raise ReportError(f"language must be 'zh' or 'en', not {lang!r}")
@@ -384,8 +518,13 @@ def make_report(run_dir: str | Path, ev: Evidence | None = None, out_dir: str | 
         if not s["breakdown"]:
             continue
         label = "pass rate" if s["metric"] == "pass-rate" else "refusal rate"
-        charts[s["name"]] = rate_chart(f"{s['name']}: {label} per {'topic' if s['kind'] == 'should-not-refuse' else 'risk'} (95% Wilson CI)",
-                                       s["breakdown"], s["rate"]["threshold"], s["rate"]["direction"], label)
+        charts[s["name"]] = rate_chart(
+            f"{s['name']}: {label} per {'topic' if s['kind'] == 'should-not-refuse' else 'risk'} (95% Wilson CI)",
+            s["breakdown"],
+            s["rate"]["threshold"],
+            s["rate"]["direction"],
+            label,
+        )
         p = out / f"chart_{s['name']}.png"
         p.write_bytes(charts[s["name"]])
         chart_files.append(p)
@@ -396,7 +535,9 @@ def make_report(run_dir: str | Path, ev: Evidence | None = None, out_dir: str | 
     items_xlsx = out / "评估测试题.xlsx"
     write_test_items_xlsx(run, items_xlsx)
     kw_xlsx = None
-    lex = list(ev.lexicons) or (resolve_lexicon_paths(ev.policy.detectors.lexicon.paths) if ev.policy is not None else [])
+    lex: list[str | Path] = list(ev.lexicons) or (
+        list(ev.policy.detectors.lexicon.paths) if ev.policy is not None else []
+    )
     if lex:
         kw_xlsx = out / "拦截关键词列表.xlsx"
         write_keywords_xlsx(lex, kw_xlsx)
@@ -414,7 +555,9 @@ def make_report(run_dir: str | Path, ev: Evidence | None = None, out_dir: str | 
 # ---------------------------------------------------------------- comparison
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, ev: Evidence | None = None, out: str | Path | None = None) -> dict[str, Any]:
+def compare_runs(
+    run_a: str | Path, run_b: str | Path, ev: Evidence | None = None, out: str | Path | None = None
+) -> dict[str, Any]:
     """Side by side: the same samples answered by two endpoints (e.g. raw model vs Hegui gateway)."""
     sa = build_summary(run_a, ev)
     sb = build_summary(run_b, ev)
@@ -425,12 +568,26 @@ def compare_runs(run_a: str | Path, run_b: str | Path, ev: Evidence | None = Non
         if b is None:
             continue
         ra, rb = s["rate"], b["rate"]
-        rows.append({"sample": s["name"], "metric": s["metric"], "threshold": ra["threshold"], "direction": ra["direction"],
-                     "a": ra, "b": rb, "delta": rb["value"] - ra["value"],
-                     "per_key": {k: {"a": s["breakdown"][k]["value"], "b": b["breakdown"].get(k, {}).get("value")}
-                                 for k in s["breakdown"]}})
-    result = {"a": {"run": str(run_a), "label": sa["label"], "overall": sa["overall"]},
-              "b": {"run": str(run_b), "label": sb["label"], "overall": sb["overall"]}, "rows": rows}
+        rows.append(
+            {
+                "sample": s["name"],
+                "metric": s["metric"],
+                "threshold": ra["threshold"],
+                "direction": ra["direction"],
+                "a": ra,
+                "b": rb,
+                "delta": rb["value"] - ra["value"],
+                "per_key": {
+                    k: {"a": s["breakdown"][k]["value"], "b": b["breakdown"].get(k, {}).get("value")}
+                    for k in s["breakdown"]
+                },
+            }
+        )
+    result = {
+        "a": {"run": str(run_a), "label": sa["label"], "overall": sa["overall"]},
+        "b": {"run": str(run_b), "label": sb["label"], "overall": sb["overall"]},
+        "rows": rows,
+    }
     if out is not None:
         outp = Path(out)
         outp.mkdir(parents=True, exist_ok=True)
@@ -441,14 +598,20 @@ def compare_runs(run_a: str | Path, run_b: str | Path, ev: Evidence | None = Non
 
 def _compare_html(c: dict[str, Any]) -> str:
     la, lb = _e(c["a"]["label"] or "A"), _e(c["b"]["label"] or "B")
-    out = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>对比</title><style>{_CSS}</style></head><body>",
-           f"<h1>安全评估对比 / comparison</h1><p class='sub'>A = {la}（{_e(c['a']['run'])}）；B = {lb}（{_e(c['b']['run'])}）</p>",
-           "<table><tr><th>样本</th><th>指标</th><th>阈值</th><th>A</th><th>B</th><th>变化</th></tr>"]
+    out = [
+        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>对比</title><style>{_CSS}</style></head><body>",
+        f"<h1>安全评估对比 / comparison</h1><p class='sub'>A = {la}（{_e(c['a']['run'])}）；B = {lb}（{_e(c['b']['run'])}）</p>",
+        "<table><tr><th>样本</th><th>指标</th><th>阈值</th><th>A</th><th>B</th><th>变化</th></tr>",
+    ]
     for r in c["rows"]:
         op = "≥" if r["direction"] == ">=" else "≤"
-        out.append(f"<tr><td>{_e(r['sample'])}</td><td>{_e(r['metric'])}</td><td>{op}{r['threshold']:.0%}</td>"
-                   f"<td class='{_vclass(r['a']['verdict'])}'>{r['a']['value']:.1%} [{r['a']['ci_low']:.1%}, {r['a']['ci_high']:.1%}]</td>"
-                   f"<td class='{_vclass(r['b']['verdict'])}'>{r['b']['value']:.1%} [{r['b']['ci_low']:.1%}, {r['b']['ci_high']:.1%}]</td>"
-                   f"<td>{r['delta']:+.1%}</td></tr>")
-    out.append(f"</table><p>总体结论：A {_e(c['a']['overall']['verdict'])}，B {_e(c['b']['overall']['verdict'])}</p></body></html>")
+        out.append(
+            f"<tr><td>{_e(r['sample'])}</td><td>{_e(r['metric'])}</td><td>{op}{r['threshold']:.0%}</td>"
+            f"<td class='{_vclass(r['a']['verdict'])}'>{r['a']['value']:.1%} [{r['a']['ci_low']:.1%}, {r['a']['ci_high']:.1%}]</td>"
+            f"<td class='{_vclass(r['b']['verdict'])}'>{r['b']['value']:.1%} [{r['b']['ci_low']:.1%}, {r['b']['ci_high']:.1%}]</td>"
+            f"<td>{r['delta']:+.1%}</td></tr>"
+        )
+    out.append(
+        f"</table><p>总体结论：A {_e(c['a']['overall']['verdict'])}，B {_e(c['b']['overall']['verdict'])}</p></body></html>"
+    )
     return "".join(out)

@@ -14,14 +14,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hegui.assessment.judges import Judges
 from hegui.assessment.metrics import cohen_kappa
-from hegui.assessment.pipeline import MANUAL, load_items, read_judgements, read_manual
+from hegui.assessment.pipeline import MANUAL, load_items, read_judgements
 from hegui.assessment.runner import read_responses
 
-HEADERS = ("id", "样本", "类型", "风险/主题", "问题", "模型回答", "机器判定", "机器理由", "人工判定", "审核人", "备注")
-_VERDICTS = {"通过": "pass", "pass": "pass", "合格": "pass", "p": "pass", "1": "pass",
-             "不通过": "fail", "fail": "fail", "不合格": "fail", "f": "fail", "0": "fail"}
+HEADERS = (
+    "id",
+    "样本",
+    "类型",
+    "风险/主题",
+    "问题",
+    "模型回答",
+    "机器判定",
+    "机器理由",
+    "人工判定",
+    "审核人",
+    "备注",
+)
+_VERDICTS = {
+    "通过": "pass",
+    "pass": "pass",
+    "合格": "pass",
+    "p": "pass",
+    "1": "pass",
+    "不通过": "fail",
+    "fail": "fail",
+    "不合格": "fail",
+    "f": "fail",
+    "0": "fail",
+}
 
 
 class ReviewError(ValueError):
@@ -57,8 +78,21 @@ def export_review(run_dir: str | Path, out: str | Path, samples: Sequence[str] =
         it = items[j.item_id]
         ans = answers.get(j.item_id)
         question = it.text if it.prompt is not None else json.dumps(it.chat_messages(), ensure_ascii=False)
-        ws.append([j.item_id, row.sample, it.kind, it.category, question, ans.answer if ans else "",
-                   j.verdict, j.reason.replace("[pending manual review] ", ""), "", "", ""])
+        ws.append(
+            [
+                j.item_id,
+                row.sample,
+                it.kind,
+                it.category,
+                question,
+                ans.answer if ans else "",
+                j.machine or j.verdict,
+                j.reason.replace("[pending manual review] ", ""),
+                "",
+                "",
+                "",
+            ]
+        )
         n += 1
     dv = DataValidation(type="list", formula1='"通过,不通过"', allow_blank=True)
     ws.add_data_validation(dv)
@@ -104,6 +138,7 @@ def import_review(run_dir: str | Path, xlsx: str | Path, reviewer: str = "") -> 
     unknown: list[str] = []
     problems: list[str] = []
     for n, values in enumerate(it_rows, 2):
+
         def get(name: str, values: tuple[Any, ...] = values) -> str:
             i = col.get(name)
             v = values[i] if i is not None and i < len(values) else None
@@ -123,8 +158,16 @@ def import_review(run_dir: str | Path, xlsx: str | Path, reviewer: str = "") -> 
         if iid not in known:
             unknown.append(iid)
             continue
-        out.append({"item_id": iid, "verdict": verdict, "reviewer": get("审核人") or reviewer,
-                    "note": get("备注"), "ts": time.time(), "file": p.name})
+        out.append(
+            {
+                "item_id": iid,
+                "verdict": verdict,
+                "reviewer": get("审核人") or reviewer,
+                "note": get("备注"),
+                "ts": time.time(),
+                "file": p.name,
+            }
+        )
     if problems:
         raise ReviewError(f"{p}:\n" + "\n".join(problems[:50]))
     with (Path(run_dir) / MANUAL).open("a", encoding="utf-8") as fh:
@@ -142,31 +185,30 @@ class Agreement:
     manual_pass: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "agree": self.agree, "kappa": self.kappa,
-                "machine_pass": self.machine_pass, "manual_pass": self.manual_pass}
+        return {
+            "n": self.n,
+            "agree": self.agree,
+            "kappa": self.kappa,
+            "machine_pass": self.machine_pass,
+            "manual_pass": self.manual_pass,
+        }
 
 
-def agreement(run_dir: str | Path, judges: Judges | None = None) -> Agreement:
-    """Machine vs manual verdicts over the items that have both (machine = moderation/refusal)."""
+def agreement(run_dir: str | Path) -> Agreement:
+    """Machine vs manual verdicts over the reviewed items (one vote per item), from judgements.jsonl.
 
-    manual = read_manual(run_dir)
-    if not manual:
+    Re-judge after importing verdicts (``review-import`` does) so the figures are current.
+    """
+    pairs: dict[str, tuple[str, str]] = {}
+    for row in read_judgements(run_dir):
+        j = row.judgement
+        if j.manual in ("pass", "fail") and j.machine in ("pass", "fail"):
+            pairs[j.item_id] = (j.machine, j.manual)  # type: ignore[assignment]
+    if not pairs:
         return Agreement(0, 0, None, 0, 0)
-    items = {it.id: it for it in load_items(run_dir)}
-    answers = read_responses(run_dir)
-    judges = judges or Judges.from_policy(methods=("moderation",))
-    machine: list[str] = []
-    human: list[str] = []
-    for iid, m in manual.items():
-        if iid not in items or iid not in answers:
-            continue
-        a = answers[iid]
-        j = judges.judge(items[iid], a.answer, "moderation", a.finish_reason)
-        if j.verdict not in ("pass", "fail"):
-            continue
-        machine.append(j.verdict)
-        human.append(m["verdict"])
-    if not machine:
-        return Agreement(0, 0, None, 0, 0)
+    machine = [a for a, _ in pairs.values()]
+    human = [b for _, b in pairs.values()]
     agree = sum(x == y for x, y in zip(machine, human, strict=True))
-    return Agreement(len(machine), agree, cohen_kappa(machine, human), machine.count("pass"), human.count("pass"))
+    return Agreement(
+        len(machine), agree, cohen_kappa(machine, human), machine.count("pass"), human.count("pass")
+    )

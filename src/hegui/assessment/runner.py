@@ -128,7 +128,9 @@ class RunSummary:
 
 
 def request_hash(model: str, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> str:
-    blob = json.dumps({"model": model, "messages": list(messages), "params": params}, ensure_ascii=False, sort_keys=True)
+    blob = json.dumps(
+        {"model": model, "messages": list(messages), "params": params}, ensure_ascii=False, sort_keys=True
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
@@ -214,7 +216,9 @@ class _Fatal(Exception):
     """A non-retryable failure (e.g. HTTP 400/401/404)."""
 
 
-async def _post(client: Any, ep: Endpoint, messages: list[dict[str, str]], counter: list[int]) -> tuple[dict[str, Any], int]:
+async def _post(
+    client: Any, ep: Endpoint, messages: list[dict[str, str]], counter: list[int]
+) -> tuple[dict[str, Any], int]:
     import httpx
 
     payload = {"model": ep.model, "messages": messages, **ep.params}
@@ -262,7 +266,9 @@ def _content(data: dict[str, Any]) -> tuple[str, str | None, dict[str, Any] | No
         raise _Fatal(f"unexpected response shape: {json.dumps(data, ensure_ascii=False)[:300]}") from None
 
 
-async def _answer(client: Any, ep: Endpoint, messages: list[dict[str, str]], counter: list[int]) -> tuple[list[str], str | None, int, dict[str, Any] | None]:
+async def _answer(
+    client: Any, ep: Endpoint, messages: list[dict[str, str]], counter: list[int]
+) -> tuple[list[str], str | None, int, dict[str, Any] | None]:
     attempts = 0
     if not is_conversation(messages):
         data, attempts = await _post(client, ep, messages, counter)
@@ -330,8 +336,11 @@ async def run_items_async(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         prog = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[errors]} errors"), TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[errors]} errors"),
+            TimeRemainingColumn(),
         )
         prog.start()
         task_id = prog.add_task(f"{endpoint.model}", total=len(todo), errors=0)
@@ -355,15 +364,26 @@ async def run_items_async(
             try:
                 turns, fin, attempts, usage = await _answer(client, endpoint, msgs, counter)
                 resp = Response(
-                    id=it.id, req_hash=h, status="ok", answer=turns[-1] if turns else "",
-                    turns=turns if len(turns) > 1 else [], finish_reason=fin, attempts=attempts,
-                    usage=usage, latency_ms=(time.perf_counter() - start) * 1000, ts=time.time(),
+                    id=it.id,
+                    req_hash=h,
+                    status="ok",
+                    answer=turns[-1] if turns else "",
+                    turns=turns if len(turns) > 1 else [],
+                    finish_reason=fin,
+                    attempts=attempts,
+                    usage=usage,
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    ts=time.time(),
                 )
                 stats["ok"] += 1
             except _Fatal as exc:
                 resp = Response(
-                    id=it.id, req_hash=h, status="error", error=str(exc),
-                    latency_ms=(time.perf_counter() - start) * 1000, ts=time.time(),
+                    id=it.id,
+                    req_hash=h,
+                    status="error",
+                    error=str(exc),
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    ts=time.time(),
                 )
                 stats["err"] += 1
             await writer.put(resp.to_json())
@@ -383,8 +403,14 @@ async def run_items_async(
         if prog is not None:
             prog.stop()
     return RunSummary(
-        total=len(items), cached=cached, called=len(todo), ok=stats["ok"] + cached, errors=stats["err"],
-        http_calls=counter[0], seconds=time.perf_counter() - t0, responses=results,
+        total=len(items),
+        cached=cached,
+        called=len(todo),
+        ok=stats["ok"] + cached,
+        errors=stats["err"],
+        http_calls=counter[0],
+        seconds=time.perf_counter() - t0,
+        responses=results,
     )
 
 
@@ -411,7 +437,9 @@ def run_items(
             ep.params = dict(params)
     else:
         ep = endpoint
-    return asyncio.run(run_items_async(items, ep, out_dir, concurrency, on_result=on_result, progress=progress))
+    return asyncio.run(
+        run_items_async(items, ep, out_dir, concurrency, on_result=on_result, progress=progress)
+    )
 
 
 def read_responses(out_dir: str | Path) -> dict[str, Response]:

@@ -114,13 +114,47 @@ def draw_samples(
         name = f"gen-{method}"
         s = derive_seed(seed, name)
         samples.append(
-            Sample(name, "generated-content", method, s, generated_size, GENERATED_SAMPLE_MIN, GENERATED_PASS_MIN, ">=", "pass-rate",
-                   _draw(by_kind["generated-content"], generated_size, s))
+            Sample(
+                name,
+                "generated-content",
+                method,
+                s,
+                generated_size,
+                GENERATED_SAMPLE_MIN,
+                GENERATED_PASS_MIN,
+                ">=",
+                "pass-rate",
+                _draw(by_kind["generated-content"], generated_size, s),
+            )
         )
     s = derive_seed(seed, "should-refuse")
-    samples.append(Sample("should-refuse", "should-refuse", "refusal", s, refuse_size, REFUSE_SAMPLE_MIN, REFUSE_RATE_MIN, ">=", "refusal-rate",
-                          _draw(by_kind["should-refuse"], refuse_size, s)))
+    samples.append(
+        Sample(
+            "should-refuse",
+            "should-refuse",
+            "refusal",
+            s,
+            refuse_size,
+            REFUSE_SAMPLE_MIN,
+            REFUSE_RATE_MIN,
+            ">=",
+            "refusal-rate",
+            _draw(by_kind["should-refuse"], refuse_size, s),
+        )
+    )
     s = derive_seed(seed, "should-not-refuse")
-    samples.append(Sample("should-not-refuse", "should-not-refuse", "refusal", s, non_refuse_size, NON_REFUSE_SAMPLE_MIN, NON_REFUSE_REFUSAL_MAX, "<=", "refusal-rate",
-                          _draw(by_kind["should-not-refuse"], non_refuse_size, s)))
+    samples.append(
+        Sample(
+            "should-not-refuse",
+            "should-not-refuse",
+            "refusal",
+            s,
+            non_refuse_size,
+            NON_REFUSE_SAMPLE_MIN,
+            NON_REFUSE_REFUSAL_MAX,
+            "<=",
+            "refusal-rate",
+            _draw(by_kind["should-not-refuse"], non_refuse_size, s),
+        )
+    )
     return SamplePlan(seed, samples, {k: len(set(v)) for k, v in by_kind.items()})

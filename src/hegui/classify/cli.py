@@ -159,7 +159,8 @@ def eval_cmd(
         typer.echo(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2))
         return
     con = Console()
-    t = Table(title=f"{len(examples)} examples, thresholds {json.dumps(rep.thresholds)}")
+    con.print(f"{len(examples)} examples; thresholds {json.dumps(rep.thresholds)}")
+    t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
         t.add_column(col, justify="right" if col != "class" else "left")
     for cm in rep.per_class:

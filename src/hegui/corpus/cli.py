@@ -84,6 +84,7 @@ def scan_cmd(
     shard_mb: Annotated[int, typer.Option(help="Byte-range shard size for large uncompressed files")] = 64,
     role: Annotated[str, typer.Option(help="Moderator role: output (content) or input (prompts)")] = "output",
     fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="Records between checkpoints")] = 2000,
     detectors: Annotated[str | None, typer.Option(hidden=True, help="module:callable detector list")] = None,
 ) -> None:
     """Scan sources with the moderation engine; per-record findings and per-source statistics."""
@@ -93,6 +94,9 @@ def scan_cmd(
     from hegui.corpus.scan import ScanError, scan
 
     cfg = _config(policy, detectors, text_field, sample_fraction, max_record_bytes, shard_mb, role)
+    if checkpoint_every < 1:
+        raise _fail("--checkpoint-every must be at least 1")
+    cfg.checkpoint_every = checkpoint_every
     err = Console(stderr=True)
     with Progress(TextColumn("scanning"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rec]} records"),
                   TimeRemainingColumn(), console=err) as bar:

@@ -164,9 +164,45 @@ def open_binary(path: str | Path, compression: str) -> IO[bytes]:
     if compression == "zstd":
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdRaw(raw, zstandard), buffer_size=1 << 20)
     return raw
+
+
+class _ZstdRaw(io.RawIOBase):
+    """Zstandard frames decoded incrementally. Unlike ``stream_reader``, a stream cut short is an
+    error here (``stream_reader`` just ends quietly, which would hide a truncated file)."""
+
+    def __init__(self, raw: IO[bytes], zstd: Any):
+        self._raw = raw
+        self._zstd = zstd
+        self._dobj = zstd.ZstdDecompressor().decompressobj()
+        self._fed = False
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            chunk = self._raw.read(1 << 17)
+            if not chunk:
+                if self._fed and not self._dobj.eof:
+                    raise self._zstd.ZstdError("zstd stream is truncated (frame not finished)")
+                return 0
+            while chunk:
+                if self._dobj.eof:  # next frame of a multi-frame file
+                    self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+                self._fed = True
+                self._buf += self._dobj.decompress(chunk)
+                chunk = self._dobj.unused_data if self._dobj.eof else b""
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
@@ -199,8 +235,20 @@ def detect_encoding(head: bytes) -> str:
 
 
 def _head(path: Path, compression: str) -> bytes:
+    """The first bytes, or as many as decompress before a damaged spot (the readers then report
+    the damage with the records read up to it); raises only when nothing at all can be read."""
+    got = b""
     with open_binary(path, compression) as f:
-        return f.read(DETECT_BYTES)
+        try:
+            while len(got) < DETECT_BYTES:
+                chunk = f.read(min(4096, DETECT_BYTES - len(got)))
+                if not chunk:
+                    break
+                got += chunk
+        except _read_errors():
+            if not got:
+                raise
+    return got
 
 
 def plan_source(name: str, root: Path, opts: ReadOptions) -> tuple[list[Shard], list[dict[str, Any]]]:
@@ -485,10 +533,17 @@ class _Transcode(io.RawIOBase):
         return n
 
 
-def _json_prefix(f: IO[bytes]) -> tuple[str, bytes]:
-    """``item`` for a top-level array; ``KEY.item`` for the first array value of a top-level object."""
+def _ijson() -> Any:
+    """ijson's pure-Python backend: the C backend (yajl2_c) is quadratic on very long strings
+    (a 50 MB string takes minutes), and JSON decoding is not the bottleneck of a scan."""
     import ijson
 
+    return ijson.get_backend("python")
+
+
+def _json_prefix(f: IO[bytes]) -> tuple[str, bytes]:
+    """``item`` for a top-level array; ``KEY.item`` for the first array value of a top-level object."""
+    ijson = _ijson()
     head = f.read(1 << 16)
     first = head.lstrip()[:1]
     if first == b"[":
@@ -525,8 +580,9 @@ class _Prepend(io.RawIOBase):
 
 
 def _read_json(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record | Bad]:
-    import ijson
+    import ijson.common
 
+    backend = _ijson()
     src: IO[bytes] = f
     if shard.encoding not in ("utf-8", "utf-8-sig"):
         src = io.BufferedReader(_Transcode(f, shard.encoding))  # type: ignore[arg-type]
@@ -536,7 +592,7 @@ def _read_json(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record
     stream = io.BufferedReader(_Prepend(head, src))  # type: ignore[arg-type]
     n = 0
     try:
-        for obj in ijson.items(stream, prefix, use_float=True):
+        for obj in backend.items(stream, prefix, use_float=True):
             n += 1
             body = extract_text(obj, opts.text_fields)
             if body is None:
@@ -547,7 +603,7 @@ def _read_json(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record
                 yield Record(n, n, body, obj)
     except ijson.common.IncompleteJSONError as exc:
         yield Bad(n + 1, "malformed", f"invalid JSON after element {n}: {exc}", None, fatal=True)
-    except ijson.JSONError as exc:
+    except ijson.common.JSONError as exc:
         yield Bad(n + 1, "malformed", f"invalid JSON after element {n}: {exc}", None, fatal=True)
 
 

@@ -76,8 +76,16 @@ def build_record(ctx: RequestContext, policy: Policy, hmac_key: str | None, rout
 
 
 class AuditWriter:
-    def __init__(self, store: Store, queue_max: int = 10_000, batch: int = 500, retry_s: float = 0.5):
+    def __init__(
+        self,
+        store: Store,
+        queue_max: int = 10_000,
+        batch: int = 500,
+        retry_s: float = 0.5,
+        linger_s: float = 0.005,
+    ):
         self.store = store
+        self.linger_s = linger_s
         self.queue_max = queue_max
         self.batch = batch
         self.retry_s = retry_s
@@ -101,7 +109,8 @@ class AuditWriter:
     def submit(self, record: AuditRecord) -> None:
         with self._cv:
             self._q.append(record)
-            self._cv.notify()
+            if len(self._q) == 1:  # wake an idle writer; a lingering one picks the rest up
+                self._cv.notify_all()  # all: a flush() may be waiting on the same condition
 
     def _run(self) -> None:
         while True:
@@ -110,6 +119,10 @@ class AuditWriter:
                     self._cv.wait()
                 if not self._q and self._stop:
                     return
+                if len(self._q) < self.batch and not self._stop and self.linger_s:
+                    # under load, wait a moment for more records: one commit for many requests
+                    # instead of one each keeps the writer off the event loop's GIL
+                    self._cv.wait(self.linger_s)
                 n = min(self.batch, len(self._q))
                 batch = [self._q.popleft() for _ in range(n)]
                 self._inflight = n

@@ -294,10 +294,15 @@ def audit_purge(
 ) -> None:
     """Delete audit records older than policy.audit.retention_days (never under 183 days)."""
     from hegui.gateway.server import load_policy_for
+    from hegui.policy import PolicyError
     from hegui.store.retention import purge
 
     s = _settings(config, database_url=database_url, policy_path=str(policy) if policy else None)
-    pol = load_policy_for(s)
+    try:
+        pol = load_policy_for(s)
+    except PolicyError as exc:
+        _fail(str(exc))
+        return
     store = _store(config, database_url)
     res = purge(store, pol.audit.retention_days, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"

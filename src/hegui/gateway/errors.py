@@ -43,7 +43,9 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_req
 def unavailable(
     message: str = "storage is unavailable; the gateway refuses to serve unaudited requests",
 ) -> GatewayError:
-    return GatewayError(503, message, type="service_unavailable", code="store_unavailable")
+    return GatewayError(
+        503, message, type="service_unavailable", code="store_unavailable", outcome="store_unavailable"
+    )
 
 
 def upstream_error(status: int, message: str, code: str = "upstream_error") -> GatewayError:

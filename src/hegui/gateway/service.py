@@ -29,6 +29,9 @@ class Gateway:
         moderator_factory: ModeratorFactory | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
+        from hegui.gateway.steps.labels import check_producer
+
+        check_producer(policy)  # a malformed provider code fails at start, not on every answer
         self.settings = settings
         self.policy = policy
         self.store = store or Store(settings.database_url, auto_migrate=settings.auto_migrate)

@@ -24,7 +24,16 @@ from hegui.labeling.explicit import (
     html_badge,
     text_label,
 )
-from hegui.labeling.files import Detection, LabelResult, PropagationResult, detect_file, label_file, propagate_file, run_batch
+from hegui.labeling.files import (
+    Detection,
+    LabelResult,
+    PropagationResult,
+    detect_file,
+    label_bytes,
+    label_file,
+    propagate_file,
+    run_batch,
+)
 from hegui.labeling.formats import handler_for
 from hegui.labeling.gateway import label_text_response
 from hegui.labeling.implicit import (
@@ -51,6 +60,7 @@ __all__ = [
     "detect_image_mark",
     "handler_for",
     "html_badge",
+    "label_bytes",
     "label_file",
     "label_text_response",
     "make_provider_code",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,12 +18,27 @@ def register(app: typer.Typer) -> None:
     @app.command("label")
     def label_cmd(
         files: Annotated[list[Path], typer.Argument(help="Files or folders (recursed) to label.")],
-        producer: Annotated[str, typer.Option("--producer", help="27-character provider code (00 + subject + extension).")],
-        explicit: Annotated[bool, typer.Option("--explicit/--no-explicit", help="Also add the visible/audible mark.")] = True,
-        out: Annotated[Optional[Path], typer.Option("--out", help="Write labeled copies here instead of in place.")] = None,
-        produce_id: Annotated[Optional[str], typer.Option("--produce-id", help="Content number (default: a fresh UUID per file).")] = None,
-        notice: Annotated[str, typer.Option("--notice", help="Explicit notice for text files.")] = "本内容由人工智能生成",
-        watermark: Annotated[bool, typer.Option("--watermark/--no-watermark", help="Also embed the invisible watermark (images, WAV/FLAC).")] = False,
+        producer: Annotated[
+            str, typer.Option("--producer", help="27-character provider code (00 + subject + extension).")
+        ],
+        explicit: Annotated[
+            bool, typer.Option("--explicit/--no-explicit", help="Also add the visible/audible mark.")
+        ] = True,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write labeled copies here instead of in place.")
+        ] = None,
+        produce_id: Annotated[
+            str | None, typer.Option("--produce-id", help="Content number (default: a fresh UUID per file).")
+        ] = None,
+        notice: Annotated[
+            str, typer.Option("--notice", help="Explicit notice for text files.")
+        ] = "本内容由人工智能生成",
+        watermark: Annotated[
+            bool,
+            typer.Option(
+                "--watermark/--no-watermark", help="Also embed the invisible watermark (images, WAV/FLAC)."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
     ) -> None:
         """Add the GB 45438 implicit label (and explicit mark) to files."""
@@ -36,7 +51,13 @@ def register(app: typer.Typer) -> None:
             _fail(f"--producer: {exc}")
         results = run_batch(
             files,
-            lambda f: label_file(f, ImplicitLabel.for_producer(producer, produce_id), explicit=explicit, out_dir=out, watermark=watermark),
+            lambda f: label_file(
+                f,
+                ImplicitLabel.for_producer(producer, produce_id),
+                explicit=explicit,
+                out_dir=out,
+                watermark=watermark,
+            ),
             progress=not as_json,
         )
         _report(results, as_json, ("format", "explicit", "output"))
@@ -44,22 +65,42 @@ def register(app: typer.Typer) -> None:
     @app.command("detect")
     def detect_cmd(
         files: Annotated[list[Path], typer.Argument(help="Files or folders (recursed) to inspect.")],
-        declared: Annotated[bool, typer.Option("--declared/--not-declared", help="The uploader declared the content AI-generated.")] = False,
-        watermark: Annotated[bool, typer.Option("--watermark/--no-watermark", help="Also look for the invisible watermark (images, audio).")] = False,
+        declared: Annotated[
+            bool,
+            typer.Option("--declared/--not-declared", help="The uploader declared the content AI-generated."),
+        ] = False,
+        watermark: Annotated[
+            bool,
+            typer.Option(
+                "--watermark/--no-watermark", help="Also look for the invisible watermark (images, audio)."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
     ) -> None:
         """Report implicit label, explicit mark, watermark and the platform verdict (1/2/3/none)."""
         from hegui.labeling.files import detect_file, run_batch
 
-        results = run_batch(files, lambda f: detect_file(f, declared=declared, watermark=watermark), progress=not as_json, description="detecting")
+        results = run_batch(
+            files,
+            lambda f: detect_file(f, declared=declared, watermark=watermark),
+            progress=not as_json,
+            description="detecting",
+        )
         _report(results, as_json, ("modality", "implicit_valid", "explicit", "watermark", "verdict"))
 
     @app.command("propagate")
     def propagate_cmd(
         file: Annotated[Path, typer.Argument(help="The uploaded file.")],
-        platform: Annotated[str, typer.Option("--platform", help="Our 27-character provider code as propagator.")],
-        declared: Annotated[bool, typer.Option("--declared/--not-declared", help="The uploader declared the content AI-generated.")] = False,
-        out: Annotated[Optional[Path], typer.Option("--out", help="Write the re-labeled copy here instead of in place.")] = None,
+        platform: Annotated[
+            str, typer.Option("--platform", help="Our 27-character provider code as propagator.")
+        ],
+        declared: Annotated[
+            bool,
+            typer.Option("--declared/--not-declared", help="The uploader declared the content AI-generated."),
+        ] = False,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write the re-labeled copy here instead of in place.")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Platform side (Labeling Measures Art. 6): decide the notice and write propagator fields."""
@@ -78,7 +119,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(r.model_dump(), ensure_ascii=False))
         else:
-            typer.echo(f"{r.path}: verdict {r.verdict or 'none'}" + (f" — {r.notice}" if r.notice else " — nothing written"))
+            typer.echo(
+                f"{r.path}: verdict {r.verdict or 'none'}"
+                + (f" — {r.notice}" if r.notice else " — nothing written")
+            )
 
 
 def _report(results: list, as_json: bool, cols: tuple[str, ...]) -> None:  # type: ignore[type-arg]
@@ -92,7 +136,9 @@ def _report(results: list, as_json: bool, cols: tuple[str, ...]) -> None:  # typ
         t = Table("file", *cols, "error")
         for r in results:
             res = r.result or {}
-            t.add_row(r.path, *[str(res.get(c, "")) if res.get(c) is not None else "-" for c in cols], r.error or "")
+            t.add_row(
+                r.path, *[str(res.get(c, "")) if res.get(c) is not None else "-" for c in cols], r.error or ""
+            )
         Console().print(t)
         typer.echo(f"{len(results) - len(bad)} ok, {len(bad)} skipped")
     if results and len(bad) == len(results):

@@ -72,6 +72,10 @@ def _explicit_present(h: FormatHandler, path: Path) -> tuple[bool, float | None]
     if h.modality == "video":
         m = ex.detect_video_mark(path)
         return m.found, m.score
+    if h.name == "ooxml":
+        from hegui.labeling.formats.ooxml import docx_text
+
+        return ex.has_text_label(docx_text(path)), None
     if h.modality == "text":
         from hegui.labeling.formats.text import _text, split_front_matter, strip_trailer
 
@@ -80,6 +84,19 @@ def _explicit_present(h: FormatHandler, path: Path) -> tuple[bool, float | None]
             _, body = split_front_matter(body)
         return ex.has_text_label(body), None
     return False, None
+
+
+def _watermark_present(h: FormatHandler, path: Path) -> bool:
+    from hegui.labeling.watermark import detect_audio_watermark, detect_image_watermark
+
+    if h.name in _PIL_FORMATS:
+        try:
+            return detect_image_watermark(path).found
+        except (OSError, ValueError) as exc:
+            raise LabelError(path, f"image unreadable: {exc}") from None
+    if h.name in _SF_FORMATS:
+        return detect_audio_watermark(_read_audio(path)[0])[0]
+    return False
 
 
 def _read_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -113,7 +130,9 @@ def _add_watermark(h: FormatHandler, src: Path, tmp: Path, label: ImplicitLabel)
 
         with Image.open(src) as im:
             im.load()
-            embed_image_watermark(im, label.content_producer).save(tmp, _PIL_FORMATS[h.name], **_pil_save_kwargs(h, src, im))
+            embed_image_watermark(im, label.content_producer).save(
+                tmp, _PIL_FORMATS[h.name], **_pil_save_kwargs(h, src, im)
+            )
         return True
     if h.name in ("wav", "flac"):
         import soundfile as sf
@@ -125,7 +144,9 @@ def _add_watermark(h: FormatHandler, src: Path, tmp: Path, label: ImplicitLabel)
     return False
 
 
-def _add_explicit(h: FormatHandler, src: Path, tmp: Path, label: ImplicitLabel, notice: str, position: str) -> bool:
+def _add_explicit(
+    h: FormatHandler, src: Path, tmp: Path, label: ImplicitLabel, notice: str, position: str
+) -> bool:
     """Write ``src`` + visible/audible mark to ``tmp``; False if the format has no explicit mark."""
     if h.name in _PIL_FORMATS:
         from PIL import Image
@@ -145,6 +166,10 @@ def _add_explicit(h: FormatHandler, src: Path, tmp: Path, label: ImplicitLabel, 
     if h.modality == "video":
         ex.label_video(src, tmp, metadata={"AIGC": h.value(label)})
         return True
+    if h.name == "ooxml":
+        from hegui.labeling.formats.ooxml import add_docx_notice
+
+        return add_docx_notice(src, tmp, notice, "start" if position == "start" else "end")
     if h.modality == "text":
         from hegui.labeling.formats.text import _text, split_front_matter, strip_trailer
 
@@ -205,7 +230,12 @@ def label_file(
     if got != label:
         raise LabelError(dst, "label read back differs from the label written")
     return LabelResult(
-        source=str(src), output=str(dst), format=h.name, modality=h.modality, label=label.fields(), explicit=state
+        source=str(src),
+        output=str(dst),
+        format=h.name,
+        modality=h.modality,
+        label=label.fields(),
+        explicit=state,
     )
 
 
@@ -227,14 +257,8 @@ def detect_file(path: str | Path, declared: bool = False, watermark: bool = Fals
             d.implicit_problems = lab.problems()
             d.implicit_valid = not d.implicit_problems
         d.explicit, d.explicit_score = _explicit_present(h, path)
-        if watermark and h.name in _PIL_FORMATS:
-            from hegui.labeling.watermark import detect_image_watermark
-
-            d.watermark = detect_image_watermark(path).found
-        elif watermark and h.name in _SF_FORMATS:
-            from hegui.labeling.watermark import detect_audio_watermark
-
-            d.watermark = detect_audio_watermark(_read_audio(path)[0])[0]
+        if watermark and (h.name in _PIL_FORMATS or h.name in _SF_FORMATS):
+            d.watermark = _watermark_present(h, path)
         d.verdict = propagation_verdict(lab, declared, d.explicit, bool(d.watermark))
         d.notice = notice_for(d.verdict)
     except LabelError as exc:
@@ -253,10 +277,12 @@ def propagate_file(
     path = Path(path)
     h = handler_for(path)
     existing = h.read(path)
-    explicit_found = False
+    explicit_found = watermark_found = False
     if existing is None and not declared:
         explicit_found, _ = _explicit_present(h, path)
-    verdict = propagation_verdict(existing, declared, explicit_found)
+        if not explicit_found:
+            watermark_found = _watermark_present(h, path)
+    verdict = propagation_verdict(existing, declared, explicit_found, watermark_found)
     if verdict is None:
         return PropagationResult(path=str(path), output=None, verdict=None, notice=None, label=None)
     new = propagated_label(existing, verdict, platform, propagate_id)
@@ -264,7 +290,9 @@ def propagate_file(
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     h.write(path, dst, new)
-    return PropagationResult(path=str(path), output=str(dst), verdict=verdict, notice=notice_for(verdict), label=new.fields())
+    return PropagationResult(
+        path=str(path), output=str(dst), verdict=verdict, notice=notice_for(verdict), label=new.fields()
+    )
 
 
 # ---------------------------------------------------------------- batches
@@ -278,7 +306,11 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
-                if f.is_file() and not any(part.startswith(".") for part in rel.parts) and not f.name.endswith(_SKIP_SUFFIXES):
+                if (
+                    f.is_file()
+                    and not any(part.startswith(".") for part in rel.parts)
+                    and not f.name.endswith(_SKIP_SUFFIXES)
+                ):
                     yield f
         else:
             yield p
@@ -291,7 +323,12 @@ class BatchItem(BaseModel):
     error: str | None = None
 
 
-def run_batch(paths: Iterable[str | Path], fn: Callable[[Path], BaseModel], progress: bool = True, description: str = "labeling") -> list[BatchItem]:
+def run_batch(
+    paths: Iterable[str | Path],
+    fn: Callable[[Path], BaseModel],
+    progress: bool = True,
+    description: str = "labeling",
+) -> list[BatchItem]:
     """Apply ``fn`` to every file with a Rich progress bar; a LabelError marks that file as
     failed and the batch goes on."""
     files = list(iter_files(paths))
@@ -309,9 +346,29 @@ def run_batch(paths: Iterable[str | Path], fn: Callable[[Path], BaseModel], prog
         return [one(f) for f in files]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=len(files))
         for f in files:
             out.append(one(f))
             bar.advance(task)
     return out
+
+
+def label_bytes(
+    data: bytes, suffix: str, label: ImplicitLabel, *, explicit: bool = True, watermark: bool = False
+) -> bytes:
+    """``label_file`` for content held in memory (the gateway's image/audio endpoints):
+    ``suffix`` (".png", ".mp3", ...) tells text formats apart; binary ones are sniffed."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hegui-label-") as d:
+        p = Path(d) / f"content{suffix}"
+        p.write_bytes(data)
+        label_file(p, label, explicit=explicit, watermark=watermark)
+        return p.read_bytes()

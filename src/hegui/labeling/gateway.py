@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 _warned = False
 
 
-def label_text_response(text: str, labels: "LabelPolicy", produce_id: str) -> tuple[str, dict[str, Any]]:
+def label_text_response(text: str, labels: LabelPolicy, produce_id: str) -> tuple[str, dict[str, Any]]:
     """(text with the explicit notice if the policy wants one, ``{"AIGC": {...}}`` or ``{}``).
 
     The implicit label needs ``labels.content_producer`` (the 27-character provider code);

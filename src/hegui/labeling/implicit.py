@@ -42,7 +42,7 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 # printable ASCII 0x21..0x7E minus '"' and '\' (space 0x20 excluded by the range)
-_VALUE_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]*$')
+_VALUE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]*$")
 _EXT_RE = re.compile(r"^(?:00000|[12][0-9A-Za-z]{4})$")
 
 
@@ -155,11 +155,11 @@ class ImplicitLabel(BaseModel):
         validate_provider_code(producer)
         pid = produce_id or new_produce_id()
         return cls(
-            Label=label,
-            ContentProducer=producer,
-            ProduceID=pid,
-            ContentPropagator=producer,
-            PropagateID=pid,
+            label=label,
+            content_producer=producer,
+            produce_id=pid,
+            content_propagator=producer,
+            propagate_id=pid,
         )
 
     def fields(self) -> dict[str, str]:
@@ -175,7 +175,10 @@ class ImplicitLabel(BaseModel):
     def problems(self) -> list[str]:
         """Code-format problems (a label read from a file is kept even when they exist)."""
         out = []
-        for name, value in (("ContentProducer", self.content_producer), ("ContentPropagator", self.content_propagator)):
+        for name, value in (
+            ("ContentProducer", self.content_producer),
+            ("ContentPropagator", self.content_propagator),
+        ):
             p = provider_code_problem(value)
             if p:
                 out.append(f"{name}: {p}")

@@ -48,5 +48,7 @@ def propagated_label(
     pid = propagate_id or new_produce_id()
     if existing is not None:
         # ReservedCode2 held the previous propagator's signature, which no longer applies.
-        return existing.model_copy(update={"content_propagator": platform, "propagate_id": pid, "reserved_code2": ""})
-    return ImplicitLabel(Label=verdict, ContentPropagator=platform, PropagateID=pid)
+        return existing.model_copy(
+            update={"content_propagator": platform, "propagate_id": pid, "reserved_code2": ""}
+        )
+    return ImplicitLabel(label=verdict, content_propagator=platform, propagate_id=pid)

@@ -68,7 +68,9 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def embed_image_watermark(img: Image.Image, producer: str = "", key: str = DEFAULT_KEY, strength: float = STRENGTH) -> Image.Image:
+def embed_image_watermark(
+    img: Image.Image, producer: str = "", key: str = DEFAULT_KEY, strength: float = STRENGTH
+) -> Image.Image:
     import cv2
 
     pats, _ = _prepared(key)
@@ -96,7 +98,9 @@ class WatermarkResult:
 def decode_image_watermark(img: Image.Image | np.ndarray, key: str = DEFAULT_KEY) -> list[int]:
     import cv2
 
-    rgb = np.asarray(img.convert("RGB"), np.float32) if isinstance(img, Image.Image) else img.astype(np.float32)
+    rgb = (
+        np.asarray(img.convert("RGB"), np.float32) if isinstance(img, Image.Image) else img.astype(np.float32)
+    )
     y = cv2.resize(_luma(rgb), (GRID, GRID), interpolation=cv2.INTER_AREA)
     yw = _whiten(y)
     _, wp = _prepared(key)
@@ -105,7 +109,10 @@ def decode_image_watermark(img: Image.Image | np.ndarray, key: str = DEFAULT_KEY
 
 
 def detect_image_watermark(
-    img: Image.Image | str | Path, producer: str | None = None, key: str = DEFAULT_KEY, max_sync_errors: int = 2
+    img: Image.Image | str | Path,
+    producer: str | None = None,
+    key: str = DEFAULT_KEY,
+    max_sync_errors: int = 2,
 ) -> WatermarkResult:
     if isinstance(img, (str, Path)):
         with Image.open(img) as im:
@@ -131,16 +138,22 @@ def _audio_block(key: str) -> np.ndarray:
     return _rng(key, "audio").choice(np.array([-1.0, 1.0]), size=BLOCK)
 
 
-def embed_audio_watermark(samples: np.ndarray, key: str = DEFAULT_KEY, level: float = AUDIO_LEVEL) -> np.ndarray:
+def embed_audio_watermark(
+    samples: np.ndarray, key: str = DEFAULT_KEY, level: float = AUDIO_LEVEL
+) -> np.ndarray:
     x = np.asarray(samples, np.float64)
     mono_len = x.shape[0]
     pn = np.resize(_audio_block(key), mono_len) * level
     if x.ndim == 2:
         pn = pn[:, None]
-    return np.clip(x + pn, -1.0, 1.0).astype(np.asarray(samples).dtype if np.issubdtype(np.asarray(samples).dtype, np.floating) else np.float32)
+    return np.clip(x + pn, -1.0, 1.0).astype(
+        np.asarray(samples).dtype if np.issubdtype(np.asarray(samples).dtype, np.floating) else np.float32
+    )
 
 
-def detect_audio_watermark(samples: np.ndarray, key: str = DEFAULT_KEY, threshold: float = 6.0) -> tuple[bool, float]:
+def detect_audio_watermark(
+    samples: np.ndarray, key: str = DEFAULT_KEY, threshold: float = 6.0
+) -> tuple[bool, float]:
     """(found, peak z-score) of the folded circular cross-correlation with the keyed block."""
     x = np.asarray(samples, np.float64)
     if x.ndim == 2:

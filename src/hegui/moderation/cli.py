@@ -73,18 +73,18 @@ def moderate(
 
             def tick(rec, row):  # type: ignore[no-untyped-def]
                 if row.get("error"):
-                    err.print(f"[yellow]{input}:{rec.line}: skipped: {row['error']}[/]")
+                    typer.echo(f"{input}:{rec.line}: skipped: {row['error']}", err=True)
                 done[0] += len((rec.text or "").encode("utf-8")) + 1
                 bar.update(task, completed=min(done[0], size))
 
             counts = moderate_records(read_records(input, text_field), out_fh, mod, role, tick)
     except InputError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:
         if output:
             out_fh.close()
-    err.print(f"{counts['total']} texts, {counts['flagged']} flagged, {counts['errors']} bad records")
+    typer.echo(f"{counts['total']} texts, {counts['flagged']} flagged, {counts['errors']} bad records", err=True)
 
 
 def _print_verdict(console, text: str, verdict) -> None:  # type: ignore[no-untyped-def]

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import ahocorasick_rs
+import numpy as np
 
 from hegui.moderation.types import Finding
 from hegui.taxonomy import EXTRA_KINDS, load_taxonomy
 from hegui.text import NormalizedText, fold, is_cjk
-from hegui.text.forms import benign_words, phonetic_keys, pinyin_forms, split_forms
+from hegui.text._tables import phonetics, syllable_bucket, syllable_index
+from hegui.text.forms import benign_words, pinyin_forms, split_forms, syllable_readings
 
 if TYPE_CHECKING:
     from hegui.policy import Policy
@@ -70,10 +72,7 @@ def _known_risks() -> frozenset[str]:
 def _split_list(v: object) -> tuple[str, ...]:
     if v is None:
         return ()
-    if isinstance(v, list | tuple):
-        items = [str(x) for x in v]
-    else:
-        items = str(v).split("|")
+    items = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
     return tuple(s for x in items if (s := x.strip()))
 
 
@@ -320,16 +319,17 @@ class _Entry:
     risk: str
     severity: int
     exc_ids: frozenset[int]  # ids of exception groups this entry honours
+    latin: bool  # an all-Latin key: only whole words count (sex is not in Essex)
 
 
 class _Patterns:
-    """Pattern strings -> list of (role, entry index, extra) targets."""
+    """Pattern -> list of (role, entry index, extra) targets, deduplicated."""
 
     def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.targets: list[list[tuple[int, int, str]]] = []
+        self.index: dict[Any, int] = {}
+        self.targets: list[list[tuple[int, int, Any]]] = []
 
-    def add(self, pattern: str, role: int, entry: int, extra: str = "") -> None:
+    def add(self, pattern: Any, role: int, entry: int, extra: Any = "") -> None:
         if not pattern:
             return
         pid = self.index.get(pattern)
@@ -340,12 +340,14 @@ class _Patterns:
         if t not in self.targets[pid]:
             self.targets[pid].append(t)
 
-    def automaton(self) -> ahocorasick_rs.AhoCorasick | None:
+    def automaton(self) -> Any:
         if not self.index:
             return None
-        return ahocorasick_rs.AhoCorasick(
-            list(self.index), implementation=ahocorasick_rs.Implementation.DFA
-        )
+        pats = list(self.index)
+        impl = ahocorasick_rs.Implementation.DFA
+        if isinstance(pats[0], bytes):
+            return ahocorasick_rs.BytesAhoCorasick(pats, implementation=impl)
+        return ahocorasick_rs.AhoCorasick(pats, implementation=impl)
 
     def longest(self) -> int:
         return max((len(p) for p in self.index), default=0)
@@ -356,8 +358,20 @@ def _latin_word_char(ch: str) -> bool:
     return bool(f) and f.isascii() and f.isalnum()
 
 
+def _whole_word(orig: str, start: int, end: int) -> bool:
+    return not (start > 0 and _latin_word_char(orig[start - 1])) and not (
+        end < len(orig) and _latin_word_char(orig[end])
+    )
+
+
 class LexiconDetector:
-    """Finds lexicon terms and their evasions. ``scan`` returns findings with ORIGINAL offsets."""
+    """Finds lexicon terms and their evasions. ``scan`` returns findings with ORIGINAL offsets.
+
+    Per message the work is: one automaton pass over ``normalized`` (terms, variants,
+    exceptions), one over a one-byte-per-character syllable view (homophones), and a few numpy
+    operations over the code points that find component pairs (split characters) and Latin
+    letters (pinyin); Python code runs per candidate match only.
+    """
 
     name = "lexicon"
 
@@ -368,10 +382,7 @@ class LexiconDetector:
         entries: list[_Entry] = []
         index: dict[tuple[str, str], int] = {}
         exc_groups: dict[str, int] = {}  # folded exception -> group id
-        merged: dict[int, dict[str, Any]] = {}
-        # composed char -> (chars that precede it, chars that follow it) in some term: a
-        # component run whose neighbours fit no term is dropped without further work
-        split_ctx: dict[str, tuple[set[str], set[str]]] = {}
+        merged: list[dict[str, Any]] = []
         for e in lexicon.entries:
             key = fold(e.term)
             if not key:
@@ -379,12 +390,18 @@ class LexiconDetector:
             i = index.get((key, e.risk))
             if i is None:
                 i = index[(key, e.risk)] = len(merged)
-                merged[i] = {"e": e, "key": key, "sev": e.severity, "var": set(), "exc": set()}
+                merged.append({"e": e, "key": key, "sev": e.severity, "var": set(), "exc": set(), "tags": set()})
             m = merged[i]
             m["sev"] = max(m["sev"], e.severity)
             m["var"].update(e.variants)
             m["exc"].update(e.exceptions)
-        for i, m in merged.items():
+            m["tags"].update(e.tags)
+        # split characters: component string -> composed chars; composed char -> the chars that
+        # precede / follow it in some term (a component run whose neighbours fit no term is
+        # dropped without further work)
+        split_map: dict[str, list[str]] = {}
+        split_ctx: dict[str, tuple[set[str], set[str]]] = {}
+        for i, m in enumerate(merged):
             e, key = m["e"], m["key"]
             exc_ids = set()
             for ex in m["exc"]:
@@ -393,10 +410,10 @@ class LexiconDetector:
                     gid = exc_groups.setdefault(fx, len(exc_groups))
                     exc_ids.add(gid)
                     a.add(fx, _EXC, gid)
-            entries.append(_Entry(e.term, key, e.risk, m["sev"], frozenset(exc_ids)))
+            is_latin = key.isascii() and key.isalnum()
+            entries.append(_Entry(e.term, key, e.risk, m["sev"], frozenset(exc_ids), is_latin))
             a.add(key, _TERM, i, e.term)
             forms = [key]
-            tagged_initials = "initials" in e.tags
             for v in sorted(m["var"]):
                 fv = fold(v)
                 if fv:
@@ -409,36 +426,41 @@ class LexiconDetector:
                     full, ini = pinyin_forms(form)
                     for p in full:
                         a.add(p, _PINYIN, i)
-                    if opts.initials and (tagged_initials or len(form) >= opts.initials_min_chars):
+                    if opts.initials and ("initials" in m["tags"] or len(form) >= opts.initials_min_chars):
                         for p in ini:
                             a.add(p, _INITIALS, i)
                 if opts.homophones and len(form) >= opts.homophone_min_chars:
-                    for k in phonetic_keys(form):
-                        b.add(k, _TERM, i, form)
+                    for k in syllable_keys(form):
+                        b.add(_bucket_bytes(k), _TERM, i, (_sid_bytes(k), form))
                 if opts.split_chars and len(form) >= 2:
                     for k, ch in enumerate(form):
                         comps = split_forms(ch)
                         if not comps:
                             continue
                         for comp in comps:
-                            a.add(comp, _SPLIT, -1, ch)
+                            split_map.setdefault(comp, [])
+                            if ch not in split_map[comp]:
+                                split_map[comp].append(ch)
                         left, right = split_ctx.setdefault(ch, (set(), set()))
                         if k > 0:
                             left.add(form[k - 1])
                         if k < len(form) - 1:
                             right.add(form[k + 1])
-        if opts.homophones:  # exceptions in phonetic space, so 大麻烦-like words also shield homophones
+        if opts.homophones:  # exceptions in syllable space too, so they also shield homophones
             for fx, gid in exc_groups.items():
                 if all(is_cjk(c) for c in fx):
-                    for k in phonetic_keys(fx):
-                        b.add(k, _EXC, gid)
+                    for k in syllable_keys(fx):
+                        b.add(_bucket_bytes(k), _EXC, gid, (_sid_bytes(k), fx))
+        for comp, chars in split_map.items():
+            for ch in chars:
+                a.add(comp, _SPLIT, -1, ch)
         self._entries = entries
-        self._a_targets, self._b_targets = a.targets, b.targets
-        self._a_patterns, self._b_patterns = list(a.index), list(b.index)
-        self._a, self._b = a.automaton(), b.automaton()
-        self._has_exc = bool(exc_groups)
+        self._a_targets, self._a = a.targets, a.automaton()
+        self._b_targets, self._b = b.targets, b.automaton()
         self._split_ctx = {ch: (frozenset(lt), frozenset(rt)) for ch, (lt, rt) in split_ctx.items()}
-        self._benign = benign_words() if any(r == _SPLIT for t in a.targets for r, _, _ in t) else frozenset()
+        self._benign = benign_words() if split_map else frozenset()
+        self._sid = syllable_index() if self._b is not None else None
+        self._bucket = syllable_bucket() if self._b is not None else None
         # term-only automaton for the recombined (split) view
         terms_only = _Patterns()
         for pattern, pid in a.index.items():
@@ -447,6 +469,7 @@ class LexiconDetector:
                     terms_only.add(pattern, role, i, extra)
         self._t_targets, self._t = terms_only.targets, terms_only.automaton()
         self._t_longest = terms_only.longest()
+        # the longest pattern in normalized characters (pinyin letters count one each)
         self.max_lookback = max(a.longest(), b.longest())
 
     # ------------------------------------------------------------------ construction helpers
@@ -470,51 +493,43 @@ class LexiconDetector:
         norm = text.normalized
         if not norm:
             return []
-        hits_a = self._a.find_matches_as_indexes(norm, overlapping=True) if self._a else []
-        hits_b = (
-            self._b.find_matches_as_indexes(text.phonetic, overlapping=True) if self._b else []
-        )
-        if not hits_a and not hits_b:
-            return []
-        # (entry, start, end) in normalized coordinates -> variant kind
         found: dict[tuple[int, int, int], str] = {}
-        exc_a: dict[int, list[tuple[int, int]]] = {}
-        splits: list[tuple[int, int, str]] = []
+        if self._a is not None:
+            hits = self._a.find_matches_as_indexes(norm, overlapping=True)
+            if hits:
+                self._terms(text, hits, found)
+        if self._b is not None:
+            cps = text.folded
+            hits = self._b.find_matches_as_indexes(self._bucket[cps].tobytes(), overlapping=True)  # type: ignore[index]
+            if hits:
+                self._homophones(norm, cps, hits, found)
+        return self._findings(text, found) if found else []
+
+    def _terms(
+        self, text: NormalizedText, hits: list[tuple[int, int, int]], found: dict[tuple[int, int, int], str]
+    ) -> None:
+        exc: dict[int, list[tuple[int, int]]] = {}
         latin: list[tuple[int, int, int, int]] = []
+        runs: list[tuple[int, int, str]] = []
         targets = self._a_targets
-        for pid, s, e in hits_a:
+        for pid, s, e in hits:
             for role, i, extra in targets[pid]:
-                if role == _TERM or role == _VARIANT:
-                    kind = "variant" if role == _VARIANT else "normalized"
-                    found[(i, s, e)] = _best(found.get((i, s, e)), kind)
+                if role <= _VARIANT:
+                    k = (i, s, e)
+                    found[k] = _best(found.get(k), "variant" if role == _VARIANT else "normalized")
                 elif role == _EXC:
-                    exc_a.setdefault(i, []).append((s, e))
+                    exc.setdefault(i, []).append((s, e))
                 elif role == _SPLIT:
-                    lt, rt = self._split_ctx[extra]
-                    if (s > 0 and norm[s - 1] in lt) or (e < len(norm) and norm[e] in rt):
-                        splits.append((s, e, extra))
+                    runs.append((s, e, extra))
                 else:
                     latin.append((i, s, e, role))
-        if exc_a:
-            found = {k: v for k, v in found.items() if not self._excepted(k, exc_a)}
-        if hits_b:
-            exc_b: dict[int, list[tuple[int, int]]] = {}
-            cand: list[tuple[int, int, int, str]] = []
-            for pid, s, e in hits_b:
-                for role, i, extra in self._b_targets[pid]:
-                    if role == _EXC:
-                        exc_b.setdefault(i, []).append((s, e))
-                    elif norm[s:e] != extra:  # the exact form is automaton A's finding
-                        cand.append((i, s, e, extra))
-            for i, s, e, _ in cand:
-                k = (i, s, e)
-                if k not in found and not (exc_b and self._excepted(k, exc_b)):
-                    found[k] = "homophone"
+        if exc:
+            for k in [k for k in found if self._excepted(k, exc)]:
+                del found[k]
         if latin:
             self._latin(text, latin, found)
-        if splits and self._t is not None:
-            self._split(text, splits, found)
-        return self._findings(text, found)
+        if runs:
+            self._split(text.normalized, runs, found)
 
     def _excepted(self, key: tuple[int, int, int], spans: dict[int, list[tuple[int, int]]]) -> bool:
         ent = self._entries[key[0]]
@@ -527,40 +542,77 @@ class LexiconDetector:
                     return True
         return False
 
+    def _homophones(
+        self,
+        norm: str,
+        cps: np.ndarray,
+        hits: list[tuple[int, int, int]],
+        found: dict[tuple[int, int, int], str],
+    ) -> None:
+        """Candidates come from one-byte syllable buckets; keep those whose exact syllable ids
+        match, and that are not the term itself (automaton A reports those)."""
+        assert self._sid is not None
+        sids: bytes | None = None  # exact syllable ids, two bytes per character, when needed
+        exc: dict[int, list[tuple[int, int]]] = {}
+        cand: list[tuple[int, int, int]] = []
+        for pid, s, e in hits:
+            for role, i, (key, form) in self._b_targets[pid]:
+                if norm[s:e] == form:  # the form itself: automaton A reports terms
+                    if role == _EXC:
+                        exc.setdefault(i, []).append((s, e))
+                    continue
+                if sids is None:
+                    sids = self._sid[cps].tobytes()
+                if sids[2 * s : 2 * e] != key:
+                    continue  # same buckets, different syllables
+                if role == _EXC:
+                    exc.setdefault(i, []).append((s, e))
+                else:
+                    cand.append((i, s, e))
+        for k in cand:
+            if k not in found and not (exc and self._excepted(k, exc)):
+                found[k] = "homophone"
+
     def _latin(
         self, text: NormalizedText, latin: list[tuple[int, int, int, int]], found: dict[tuple[int, int, int], str]
     ) -> None:
-        """Pinyin and initials count only as whole Latin words of the original text."""
+        """Pinyin and initials count only as whole Latin words of the original text
+        (``zha pian`` yes, ``zhapianist`` no)."""
         orig = text.original
         for i, s, e, role in latin:
             os_, oe = text.span(s, e)
-            if os_ > 0 and _latin_word_char(orig[os_ - 1]):
-                continue
-            if oe < len(orig) and _latin_word_char(orig[oe]):
-                continue
-            k = (i, s, e)
-            found[k] = _best(found.get(k), "pinyin" if role == _PINYIN else "initials")
+            if _whole_word(orig, os_, oe):
+                k = (i, s, e)
+                found[k] = _best(found.get(k), "pinyin" if role == _PINYIN else "initials")
 
-    def _split(
-        self, text: NormalizedText, splits: list[tuple[int, int, str]], found: dict[tuple[int, int, int], str]
-    ) -> None:
-        """Recombine component runs (女干 -> 奸) into a third view and look for terms there. A run
-        is not recombined when one of its components is bound into an ordinary word with its
-        neighbour (女干部: 干部), so ordinary text does not turn into terms by accident."""
-        norm = text.normalized
+    def _split(self, norm: str, runs: list[tuple[int, int, str]], found: dict[tuple[int, int, int], str]) -> None:
+        """Recombine component runs (女干 -> 奸) into a third view and look for terms there,
+        around the recombined characters only. A run counts only when its neighbours can
+        continue some term containing the composed char, and not when one of its components is
+        bound into an ordinary word with its neighbour (女干部: 干部), so ordinary text does not
+        turn into terms by accident."""
+        n = len(norm)
+        ctx = self._split_ctx
+        runs = [
+            (s, e, ch)
+            for s, e, ch in runs
+            if (s > 0 and norm[s - 1] in ctx[ch][0]) or (e < n and norm[e] in ctx[ch][1])
+        ]
+        if not runs:
+            return
         benign = self._benign
-        splits.sort(key=lambda t: (t[0], -(t[1] - t[0])))
+        runs.sort(key=lambda t: (t[0], -(t[1] - t[0])))
         chosen: list[tuple[int, int, str]] = []
         last = 0
-        for s, e, ch in splits:
+        for s, e, ch in runs:
             if s < last or _bound(norm, s, e, benign):
                 continue
             chosen.append((s, e, ch))
             last = e
-        if not chosen:
+        if not chosen or self._t is None:
             return
         parts: list[str] = []
-        starts: list[int] = []  # view index -> normalized start
+        starts: list[int] = []  # view index -> normalized start / end
         ends: list[int] = []
         recombined: set[int] = set()
         pos = 0
@@ -574,10 +626,9 @@ class LexiconDetector:
             ends.append(e)
             pos = e
         parts.append(norm[pos:])
-        starts.extend(range(pos, len(norm)))
-        ends.extend(range(pos + 1, len(norm) + 1))
+        starts.extend(range(pos, n))
+        ends.extend(range(pos + 1, n + 1))
         view = "".join(parts)
-        assert self._t is not None
         # rescan only around recombined characters (a term cannot reach further than the longest)
         reach = self._t_longest
         windows: list[list[int]] = []
@@ -599,16 +650,16 @@ class LexiconDetector:
                     found[k] = _best(found.get(k), "split")
 
     def _findings(self, text: NormalizedText, found: dict[tuple[int, int, int], str]) -> list[Finding]:
-        if not found:
-            return []
         keys = sorted(found, key=lambda k: (k[1], k[2], k[0]))
         os_, oe = text.spans([k[1] for k in keys], [k[2] for k in keys])
         orig = text.original
         scores = self.options.scores
         out = []
-        for (i, _s, _e), a, b in zip(keys, os_.tolist(), oe.tolist(), strict=True):
-            ent = self._entries[i]
-            kind = found[(i, _s, _e)]
+        for k, a, b in zip(keys, os_.tolist(), oe.tolist(), strict=True):
+            ent = self._entries[k[0]]
+            kind = found[k]
+            if ent.latin and kind in ("normalized", "variant") and not _whole_word(orig, a, b):
+                continue
             matched = orig[a:b]
             if kind == "normalized" and matched == ent.term:
                 kind = "exact"
@@ -626,6 +677,20 @@ class LexiconDetector:
                 )
             )
         return out
+
+
+def syllable_keys(form: str) -> list[tuple[int, ...]]:
+    """Syllable-id sequences (1 + id, as in ``syllable_index``) of an all-CJK folded form."""
+    ids = phonetics().syllable_id
+    return [tuple(ids[s] + 1 for s in reading) for reading in syllable_readings(form)]
+
+
+def _bucket_bytes(ids: tuple[int, ...]) -> bytes:
+    return bytes((i - 1) % 255 + 1 for i in ids)
+
+
+def _sid_bytes(ids: tuple[int, ...]) -> bytes:
+    return np.asarray(ids, dtype=np.uint16).tobytes()
 
 
 def _best(old: str | None, new: str) -> str:

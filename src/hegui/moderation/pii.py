@@ -145,15 +145,27 @@ def recognizers(types: Sequence[str] = ()) -> list[Recognizer]:
 
 
 class RegexRecognizer:
-    """A recognizer made of one bounded regex plus a ``validate`` hook returning a score or None."""
+    """A recognizer made of one bounded regex plus a ``validate`` hook returning a score or None.
+
+    Speed: ``gate`` is a cheap regex for a substring that EVERY match contains (a digit run, ``@``,
+    a province character ...). Texts without it are skipped; in long texts the full pattern only
+    runs on windows around gate hits. A window reaches ``pad = max_len + 2 + context`` characters
+    beyond the farthest place a match containing the hit could reach, and only matches at least
+    ``pad`` characters inside a window's cut edges are kept: a spurious match that starts at a cut
+    edge (where look-behind cannot see the real neighbour) is at most ``max_len`` long, so it can
+    neither be kept nor overlap a real match. Results are the same as a whole-text scan.
+    """
 
     name: ClassVar[str]
     risk: ClassVar[str] = PERSONAL_INFO
     severity: ClassVar[int] = 2
     source: ClassVar[Literal["original", "normalized"]] = "original"
     pattern: ClassVar[re.Pattern[str]]
+    gate: ClassVar[re.Pattern[str] | None] = None
+    context: ClassVar[int] = 0  # characters before a match that ``validate``/scoring may read
     score: ClassVar[float] = 0.9
     keep: ClassVar[tuple[int, int]] = (0, 0)
+    WHOLE_TEXT_BELOW: ClassVar[int] = 1024  # shorter texts that pass the gate are scanned whole
 
     @property
     def max_len(self) -> int:
@@ -165,11 +177,40 @@ class RegexRecognizer:
     def validate(self, m: re.Match[str]) -> float | None:
         return self.score
 
-    def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+    def scan_all(self, text: str) -> Iterator[tuple[int, int, float]]:
+        """Every validated match of ``pattern`` in ``text`` (no gate, no windows)."""
         for m in self.pattern.finditer(text):
             score = self.validate(m)
             if score is not None:
                 yield m.start(), m.end(), score
+
+    def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+        gate = self.gate
+        if gate is None:
+            yield from self.scan_all(text)
+            return
+        first = gate.search(text)
+        if first is None:
+            return
+        n = len(text)
+        if n < self.WHOLE_TEXT_BELOW:
+            yield from self.scan_all(text)
+            return
+        reach = self.max_len
+        pad = reach + 2 + self.context
+        windows: list[list[int]] = []
+        for g in gate.finditer(text, first.start()):
+            a, b = max(0, g.start() - reach - pad), min(n, g.end() + reach + pad)
+            if windows and a <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], b)
+            else:
+                windows.append([a, b])
+        for a, b in windows:
+            lo = 0 if a == 0 else pad
+            hi = b - a if b == n else b - a - pad
+            for s, e, score in self.scan_all(text[a:b]):
+                if s >= lo and e <= hi:
+                    yield s + a, e + a, score
 
     def mask(self, matched: str, mask_char: str = "*") -> str:
         return mask_chars(matched, *self.keep, mask_char=mask_char)
@@ -214,6 +255,7 @@ def valid_cn_id(value: str, today: _dt.date | None = None) -> bool:
 @register
 class CnIdRecognizer(RegexRecognizer):
     name = "cn_id"
+    gate = re.compile(f"{D}{{6}}")
     severity = 3
     score = 0.99
     keep = (6, 4)
@@ -229,6 +271,7 @@ class CnIdRecognizer(RegexRecognizer):
 @register
 class CnMobileRecognizer(RegexRecognizer):
     name = "cn_mobile"
+    gate = re.compile(f"[1１][3-9３-９]{D}")
     score = 0.9
     # +86 / 0086 / (+86) prefix, then 1[3-9]x and 8 digits written 3-4-4 with one consistent separator
     pattern = re.compile(
@@ -250,6 +293,7 @@ _AREA = rf"(?:[0０](?:[1１][0０]|[2２]{D})|[0０][3-9３-９]{D}{{2}})"
 @register
 class CnLandlineRecognizer(RegexRecognizer):
     name = "cn_landline"
+    gate = re.compile(f"{D}{{7}}")
     score = 0.8
     pattern = re.compile(
         rf"{ND}(?:[(（](?P<a1>{_AREA})[)）]\s?|(?P<a2>{_AREA})(?P<s>{SEP}?))[2-8２-８]{D}{{6,7}}{NA}"
@@ -296,6 +340,7 @@ def card_scheme(digits: str) -> str | None:
 @register
 class BankCardRecognizer(RegexRecognizer):
     name = "bank_card"
+    gate = re.compile(f"{D}{{4}}")
     severity = 3
     score = 0.9
     keep = (4, 4)
@@ -321,6 +366,7 @@ class BankCardRecognizer(RegexRecognizer):
 @register
 class EmailRecognizer(RegexRecognizer):
     name = "email"
+    gate = re.compile("@")
     score = 0.95
     # bounded on purpose (local part <= 32, then <= 3 labels of <= 20 and a TLD of <= 6) to keep
     # max_lookback near 100: a longer local part is still found by its last 32 characters and masked.
@@ -346,22 +392,23 @@ class PassportRecognizer(RegexRecognizer):
     8 digits; diplomatic/service/public D, S, P + 7 digits; Mainland Travel Permit for HK/Macao
     residents H/M + 8 (or 10) digits; Exit-Entry Permit to HK/Macao C + 8 digits or C + letter +
     7 digits. Short codes like these also name products, so the score is low unless a context
-    word (护照, passport, 通行证 ...) precedes the number within ``CONTEXT`` characters."""
+    word (护照, passport, 通行证 ...) precedes the number within ``context`` characters."""
 
     name = "passport"
+    gate = re.compile("[0-9]{7}")
+    context = 12
     severity = 3
     score = 0.6
     keep = (1, 2)
-    CONTEXT = 12
     pattern = re.compile(
         r"(?<![A-Za-z0-9])(?:[EGeg][0-9]{8}|[Ee][A-HJ-NP-Za-hj-np-z][0-9]{7}|[DSPdsp][0-9]{7}"
         r"|[HMhm][0-9]{8}(?:[0-9]{2})?|[Cc][0-9]{8}|[Cc][A-HJ-NP-Za-hj-np-z][0-9]{7})(?![A-Za-z0-9])"
     )
     _context = re.compile(r"护照|通行证|passport|證件|证件|证号", re.IGNORECASE)
 
-    def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+    def scan_all(self, text: str) -> Iterator[tuple[int, int, float]]:
         for m in self.pattern.finditer(text):
-            near = text[max(0, m.start() - self.CONTEXT) : m.start()]
+            near = text[max(0, m.start() - self.context) : m.start()]
             yield m.start(), m.end(), 0.95 if self._context.search(near) else self.score
 
 
@@ -380,6 +427,7 @@ class CnPlateRecognizer(RegexRecognizer):
     学/警/挂 for learner, police and trailer plates."""
 
     name = "cn_plate"
+    gate = re.compile(f"[{PLATE_PROVINCES}{PLATE_PROVINCES_TRAD}]")
     score = 0.85
     keep = (2, 0)
     pattern = re.compile(
@@ -403,6 +451,8 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 @register
 class IPv4Recognizer(RegexRecognizer):
     name = "ipv4"
+    gate = re.compile(r"[0-9]\.[0-9]")
+    context = 10
     score = 0.8
     pattern = re.compile(rf"(?<![0-9A-Za-z.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9])")
 
@@ -425,6 +475,7 @@ class IPv4Recognizer(RegexRecognizer):
 @register
 class IPv6Recognizer(RegexRecognizer):
     name = "ipv6"
+    gate = re.compile(":")
     score = 0.85
     pattern = re.compile(r"(?<![0-9A-Za-z:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])")
 
@@ -472,6 +523,7 @@ class CnAddressRecognizer(RegexRecognizer):
     locate a home fire: a city or district alone is not personal information."""
 
     name = "cn_address"
+    gate = re.compile("[0-9０-９A-Za-z][号號栋棟幢座单單层層楼樓室户戶]")
     source = "normalized"
     score = 0.75
     pattern = re.compile(rf"{_ADMIN}(?:{_ROAD}{_NUM}{_UNIT}|{_ESTATE}{_UNIT_REQ})")

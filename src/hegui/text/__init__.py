@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hegui.text._tables import DELETE, fold_table, is_cjk, phonetics, toneless
+from hegui.text._tables import DELETE, fold_table, fold_table16, is_cjk, phonetics, toneless
 from hegui.text.forms import (
     fold,
     phonetic_keys,
@@ -147,6 +147,15 @@ def normalize(text: str) -> NormalizedText:
         raise TypeError(f"normalize() needs str, not {type(text).__name__}")
     if not text:
         return NormalizedText("", "")
+    # BMP-only text (the usual case): UTF-16 units are code points; 2-byte table.
+    raw = text.encode("utf-16-le", "surrogatepass")
+    if len(raw) == 2 * len(text):
+        folded16 = fold_table16()[np.frombuffer(raw, dtype=np.uint16)]
+        keep = folded16 != DELETE
+        if keep.all():
+            return NormalizedText(text, folded16.tobytes().decode("utf-16-le"), _folded=folded16)
+        kept16 = folded16[keep]
+        return NormalizedText(text, kept16.tobytes().decode("utf-16-le"), _folded=kept16, _keep=keep)
     cps = _codepoints(text)
     folded = fold_table()[cps]
     keep = folded != DELETE

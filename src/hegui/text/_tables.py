@@ -108,7 +108,13 @@ def _fold_char(ch: str, t2s: dict[int, int]) -> str:
     f = _CONFUSABLES.get(f, f)
     f = chr(t2s.get(ord(f), ord(f)))
     f = _NUMERALS.get(f, f)
-    return "" if _deleted(f) else f
+    if _deleted(f):
+        return ""
+    if ord(ch) <= 0xFFFF < ord(f):
+        # keep BMP text in the BMP (a few t2s targets and compatibility ideographs are not), so
+        # that BMP-only input is folded entirely with the 16-bit table
+        return ch
+    return f
 
 
 @cache
@@ -173,3 +179,39 @@ def phonetics() -> Phonetics:
         raise RuntimeError("too many syllables for the CJK block")
     phon.setflags(write=False)
     return Phonetics(tuple(syls), syls, char_syl, phon)
+
+
+@cache
+def syllable_index() -> np.ndarray:
+    """``SID[cp]`` = 1 + syllable id of a folded CJK char, 0 for everything else (uint16)."""
+    ph = phonetics()
+    sid = np.zeros(N_CODEPOINTS, dtype=np.uint16)
+    cps = np.fromiter((ord(c) for c in ph.char_syllable), dtype=np.int64)
+    ids = np.fromiter((ph.syllable_id[s] + 1 for s in ph.char_syllable.values()), dtype=np.uint16)
+    sid[cps] = ids
+    sid.setflags(write=False)
+    return sid
+
+
+@cache
+def syllable_bucket() -> np.ndarray:
+    """``BUCKET[cp]``: the syllable folded into one byte (1..255; 0 = not a syllable). Homophone
+    search runs on these bytes, one byte per character, and verifies candidates on the exact ids
+    (``syllable_index``): 3x fewer automaton steps than UTF-8 (measured)."""
+    sid = syllable_index().astype(np.int64)
+    b = np.where(sid > 0, (sid - 1) % 255 + 1, 0).astype(np.uint8)
+    b.setflags(write=False)
+    return b
+
+
+@cache
+def fold_table16() -> np.ndarray:
+    """``FOLD`` restricted to the BMP as uint16 (128 KB, stays in cache; the 4.4 MB uint32 table
+    does not). ``FOLD`` never maps a BMP character outside the BMP, so BMP-only text (nearly all
+    text) is folded entirely in 16 bits."""
+    full = fold_table()[:0x10000]
+    if int(full.max()) > 0xFFFF:
+        raise RuntimeError("FOLD maps a BMP character outside the BMP")
+    t = full.astype(np.uint16)
+    t.setflags(write=False)
+    return t

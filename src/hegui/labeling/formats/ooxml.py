@@ -83,9 +83,13 @@ class OOXMLHandler(FormatHandler):
         for p in props:
             if p.get("name", "").upper() == "AIGC":
                 root.remove(p)
-        pids = [int(p.get("pid", "1")) for p in root.findall(f"{{{NS_CP}}}property") if p.get("pid", "").isdigit()]
+        pids = [
+            int(p.get("pid", "1")) for p in root.findall(f"{{{NS_CP}}}property") if p.get("pid", "").isdigit()
+        ]
         prop = ET.SubElement(
-            root, f"{{{NS_CP}}}property", {"fmtid": FMTID, "pid": str(max(pids, default=1) + 1), "name": "AIGC"}
+            root,
+            f"{{{NS_CP}}}property",
+            {"fmtid": FMTID, "pid": str(max(pids, default=1) + 1), "name": "AIGC"},
         )
         ET.SubElement(prop, f"{{{NS_VT}}}lpwstr").text = self.value(label)
         custom = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -94,16 +98,18 @@ class OOXMLHandler(FormatHandler):
         if not any(o.get("PartName") == "/" + PART for o in ct.findall(f"{{{NS_CT}}}Override")):
             ET.SubElement(ct, f"{{{NS_CT}}}Override", {"PartName": "/" + PART, "ContentType": CT_CUSTOM})
         rels_name = "_rels/.rels"
-        rels = _xml(_read_part(z, rels_name, src), rels_name, src) if rels_name in names else ET.Element(
-            f"{{{NS_REL}}}Relationships"
+        rels = (
+            _xml(_read_part(z, rels_name, src), rels_name, src)
+            if rels_name in names
+            else ET.Element(f"{{{NS_REL}}}Relationships")
         )
         if not any(r.get("Type") == REL_CUSTOM for r in rels.findall(f"{{{NS_REL}}}Relationship")):
             ids = {r.get("Id") for r in rels.findall(f"{{{NS_REL}}}Relationship")}
-            n = 1
-            while f"rIdAIGC{n}" in ids:
-                n += 1
+            k = 1
+            while f"rIdAIGC{k}" in ids:
+                k += 1
             ET.SubElement(
-                rels, f"{{{NS_REL}}}Relationship", {"Id": f"rIdAIGC{n}", "Type": REL_CUSTOM, "Target": PART}
+                rels, f"{{{NS_REL}}}Relationship", {"Id": f"rIdAIGC{k}", "Type": REL_CUSTOM, "Target": PART}
             )
         replaced = {
             PART: custom,
@@ -124,3 +130,58 @@ class OOXMLHandler(FormatHandler):
 def _ser(el: ET.Element, default_ns: str) -> bytes:
     ET.register_namespace("", default_ns)
     return ET.tostring(el, encoding="utf-8", xml_declaration=True)
+
+
+NS_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+DOC_PART = "word/document.xml"
+
+
+def docx_text(path: Path) -> str:
+    """The visible text of a DOCX body, paragraphs separated by newlines."""
+    z = _open_zip(read_bytes(path), path)
+    if DOC_PART not in z.namelist():
+        return ""
+    root = _xml(_read_part(z, DOC_PART, path), DOC_PART, path)
+    paras = []
+    for p in root.iter(f"{{{NS_W}}}p"):
+        paras.append("".join(t.text or "" for t in p.iter(f"{{{NS_W}}}t")))
+    return "\n".join(paras)
+
+
+def add_docx_notice(src: Path, dst: Path, notice: str, position: str = "end") -> bool:
+    """Copy a DOCX with a paragraph holding ``notice`` at the start or end of the body.
+    False (nothing written) for XLSX/PPTX, which have no single body to put it in.
+
+    The paragraph is spliced into the XML text rather than re-serialising the tree: Word
+    documents declare prefixes used only in ``mc:Ignorable``, which ElementTree would drop."""
+    import re
+    from xml.sax.saxutils import escape
+
+    z = _open_zip(read_bytes(src), src)
+    if DOC_PART not in z.namelist():
+        return False
+    raw = _read_part(z, DOC_PART, src)
+    _xml(raw, DOC_PART, src)  # well-formed before we touch it
+    text = raw.decode("utf-8")
+    m = re.search(r'xmlns:([A-Za-z_][\w.-]*)="' + re.escape(NS_W) + '"', text)
+    if m is None:
+        raise LabelError(src, "DOCX document does not declare the WordprocessingML namespace")
+    w = m.group(1)
+    para = f'<{w}:p><{w}:r><{w}:t xml:space="preserve">{escape(notice)}</{w}:t></{w}:r></{w}:p>'
+    open_body = re.search(rf"<{w}:body(\s[^>]*)?>", text)
+    close_body = text.rfind(f"</{w}:body>")
+    if open_body is None or close_body < 0:
+        raise LabelError(src, "DOCX document has no body")
+    if position == "start":
+        at = open_body.end()
+    else:  # before the final section properties, which must stay last
+        sect = text.rfind(f"<{w}:sectPr", open_body.end(), close_body)
+        last_p = text.rfind(f"</{w}:p>", open_body.end(), close_body)
+        at = sect if sect > last_p else close_body
+    new = (text[:at] + para + text[at:]).encode("utf-8")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in z.namelist():
+            out.writestr(name, new if name == DOC_PART else _read_part(z, name, src))
+    atomic_write(dst, buf.getvalue())
+    return True

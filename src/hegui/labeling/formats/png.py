@@ -39,7 +39,11 @@ def chunks(data: bytes, path: Path) -> list[tuple[bytes, bytes]]:
 
 
 def _chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", len(body), ctype) + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I4s", len(body), ctype)
+        + body
+        + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    )
 
 
 def _itxt_text(body: bytes, path: Path) -> tuple[bytes, str]:
