@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from _common import messages
-
 from hegui.moderation.lexicon import Lexicon, LexiconDetector, LexiconEntry, LexiconOptions, load_lexicon
 from hegui.taxonomy import load_taxonomy
 from hegui.text import normalize
@@ -209,22 +208,36 @@ def main() -> int:
     for name, t in times.items():
         print(f"{name:48s} {t:9.3f} {n_chars / t / 1e6:10.2f} {t / pipe:21.2f}x")
     print(f"{'python dict-trie DFA (sample)':48s} {'':9s} {py_rate / 1e6:10.2f} {pipe_rate / py_rate:21.1f}x")
-    print(f"{'houbb/sensitive-word (published, Java)':48s} {'':9s} {HOUBB_CHARS_PER_S / 1e6:10.2f} "
-          f"{pipe_rate / HOUBB_CHARS_PER_S:21.2f}x")
+    print(
+        f"{'houbb/sensitive-word (published, Java)':48s} {'':9s} {HOUBB_CHARS_PER_S / 1e6:10.2f} "
+        f"{pipe_rate / HOUBB_CHARS_PER_S:21.2f}x"
+    )
     print()
     ok1 = rawt / pipe >= 0.25
     ok2 = pipe_rate / py_rate >= 20
     ok3 = p99 < 1000
-    print(f"(1) pipeline / raw ahocorasick-rs = {rawt / pipe:.2f}x   target >= 0.25x  {'OK' if ok1 else 'MISSED'}")
-    print(f"(2) pipeline / python DFA         = {pipe_rate / py_rate:.1f}x   target >= 20x    {'OK' if ok2 else 'MISSED'}")
-    print(f"(3) latency per ~1 KB message     p50 {p50:.0f} us, p99 {p99:.0f} us   target p99 < 1000 us  "
-          f"{'OK' if ok3 else 'MISSED'}")
-    print(f"(4) pipeline {pipe_rate / 1e6:.1f} M chars/s vs houbb/sensitive-word ~{HOUBB_CHARS_PER_S / 1e6:.1f} M chars/s "
-          f"(published, different machine and language)")
+    print(
+        f"(1) pipeline / raw ahocorasick-rs = {rawt / pipe:.2f}x   target >= 0.25x  {'OK' if ok1 else 'MISSED'}"
+    )
+    print(
+        f"(2) pipeline / python DFA         = {pipe_rate / py_rate:.1f}x   target >= 20x    {'OK' if ok2 else 'MISSED'}"
+    )
+    print(
+        f"(3) latency per ~1 KB message     p50 {p50:.0f} us, p99 {p99:.0f} us   target p99 < 1000 us  "
+        f"{'OK' if ok3 else 'MISSED'}"
+    )
+    print(
+        f"(4) pipeline {pipe_rate / 1e6:.1f} M chars/s vs houbb/sensitive-word ~{HOUBB_CHARS_PER_S / 1e6:.1f} M chars/s "
+        f"(published, different machine and language)"
+    )
     if "pyahocorasick, exact, un-normalized" in times:
-        print(f"    ahocorasick-rs is {times['pyahocorasick, exact, un-normalized'] / rawt:.2f}x the speed of pyahocorasick")
-    print(f"    findings in the first 2,000 messages: {n_find}; lexicon terms {len(lexicon)}, "
-          f"term build {t_terms:.2f} s")
+        print(
+            f"    ahocorasick-rs is {times['pyahocorasick, exact, un-normalized'] / rawt:.2f}x the speed of pyahocorasick"
+        )
+    print(
+        f"    findings in the first 2,000 messages: {n_find}; lexicon terms {len(lexicon)}, "
+        f"term build {t_terms:.2f} s"
+    )
     return 0
 
 

@@ -11,7 +11,6 @@ import random
 import sys
 
 from _common import best_of, messages
-
 from hegui.moderation import Moderator
 from hegui.policy import parse_policy
 
@@ -56,8 +55,10 @@ def main() -> int:
     for batch in (8, 24, 64):
         t = best_of(streamed(batch), 2)
         lb = mod.stream().lookback
-        print(f"{f'stream, 1-4 char chunks, batch {batch}':<34}{chars / t:>14,.0f}{t_whole / t:>10.2f}"
-              f"   hold-back <= {lb + batch} chars")
+        print(
+            f"{f'stream, 1-4 char chunks, batch {batch}':<34}{chars / t:>14,.0f}{t_whole / t:>10.2f}"
+            f"   hold-back <= {lb + batch} chars"
+        )
     return 0
 
 

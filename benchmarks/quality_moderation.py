@@ -13,7 +13,6 @@ import argparse
 import sys
 
 from _common import cold_rows, flames_prompts, jade_questions, swsr_rows
-
 from hegui.moderation import Moderator
 from hegui.policy import default_policy, load_policy
 
@@ -40,17 +39,23 @@ def main() -> int:
     def report(name: str, texts: list[str], gold: list[bool], role: str = "output") -> None:
         pred = [mod.check(t, role=role).flagged for t in texts]
         p, r, f = prf(pred, gold)
-        print(f"{name:<34}{len(texts):>7}{sum(gold):>7}{p:>8.3f}{r:>8.3f}{f:>8.3f}{100 * sum(pred) / len(pred):>8.1f}")
+        print(
+            f"{name:<34}{len(texts):>7}{sum(gold):>7}{p:>8.3f}{r:>8.3f}{f:>8.3f}{100 * sum(pred) / len(pred):>8.1f}"
+        )
 
     dev = list(cold_rows("dev"))
     report("COLD dev (offensive=1)", [r["TEXT"] for r in dev], [r["label"] == "1" for r in dev])
     sw = list(swsr_rows())
-    report("SWSR SexComment (sexist=1)", [r.get("comment_text", "") for r in sw], [r["label"] == "1" for r in sw])
+    report(
+        "SWSR SexComment (sexist=1)", [r.get("comment_text", "") for r in sw], [r["label"] == "1" for r in sw]
+    )
     jade = jade_questions()
     report("JADE v1 (all harmful, as prompts)", jade, [True] * len(jade), role="input")
     fl = flames_prompts()
     pred = [mod.check(t, role="input").flagged for t in fl]
-    print(f"{'Flames 1k (mixed; flag rate only)':<34}{len(fl):>7}{'-':>7}{'-':>8}{'-':>8}{'-':>8}{100 * sum(pred) / len(pred):>8.1f}")
+    print(
+        f"{'Flames 1k (mixed; flag rate only)':<34}{len(fl):>7}{'-':>7}{'-':>8}{'-':>8}{'-':>8}{100 * sum(pred) / len(pred):>8.1f}"
+    )
     return 0
 
 

@@ -15,16 +15,41 @@ if str(HERE) not in sys.path:
 
 TOY = "toy_detectors:detectors"
 
-_WORDS = ["今天", "天气", "不错", "我们", "一起", "去", "公园", "散步", "讨论", "项目", "进度", "晚饭", "吃", "面条",
-          "学习", "数学", "英语", "hello", "world", "会议", "安排", "在", "下午", "三点"]
+_WORDS = [
+    "今天",
+    "天气",
+    "不错",
+    "我们",
+    "一起",
+    "去",
+    "公园",
+    "散步",
+    "讨论",
+    "项目",
+    "进度",
+    "晚饭",
+    "吃",
+    "面条",
+    "学习",
+    "数学",
+    "英语",
+    "hello",
+    "world",
+    "会议",
+    "安排",
+    "在",
+    "下午",
+    "三点",
+]
 
 
 def sentence(rng: random.Random, n: int = 12) -> str:
     return "".join(rng.choice(_WORDS) for _ in range(n))
 
 
-def make_jsonl(path: Path, n: int, seed: int = 0, harmful_every: int = 10, pii_every: int = 7,
-               dup_every: int = 25) -> dict[str, int]:
+def make_jsonl(
+    path: Path, n: int, seed: int = 0, harmful_every: int = 10, pii_every: int = 7, dup_every: int = 25
+) -> dict[str, int]:
     """Records with known counts of toy-harmful, PII and duplicate lines."""
     rng = random.Random(seed)
     counts = {"harmful": 0, "pii": 0, "records": n}

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-import os
 
 from conftest import HERE, TOY, make_jsonl
-
 from hegui.corpus.readers import ReadOptions
 from hegui.corpus.scan import ScanConfig, comparable, scan
 
@@ -24,8 +23,12 @@ def test_ray_engine_gives_the_local_results(tmp_path: Path) -> None:
     local = scan([str(src)], tmp_path / "local", cfg, engine="local", workers=2)
     # Ray workers do not inherit the test's sys.path: give them the toy detectors' folder
     path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
     try:
         on_ray = scan([str(src)], tmp_path / "ray", cfg, engine="ray", workers=2)
     finally:

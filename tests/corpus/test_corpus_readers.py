@@ -41,18 +41,29 @@ def texts(recs: list[Record]) -> list[str]:
 EXPECTED = [r["text"] for r in LINES]
 
 
-@pytest.mark.parametrize("name,writer", [
-    ("a.jsonl", lambda p: p.write_bytes(_jsonl_bytes())),
-    ("a.jsonl.gz", lambda p: p.write_bytes(gzip.compress(_jsonl_bytes()))),
-    ("a.jsonl.zst", lambda p: p.write_bytes(zstandard.ZstdCompressor().compress(_jsonl_bytes()))),
-    ("a.json", lambda p: p.write_text(json.dumps(LINES, ensure_ascii=False), encoding="utf-8")),
-    ("b.json", lambda p: p.write_text(json.dumps({"meta": {"v": 1}, "data": LINES}, ensure_ascii=False),
-                                      encoding="utf-8")),
-    ("a.json.gz", lambda p: p.write_bytes(gzip.compress(json.dumps(LINES, ensure_ascii=False).encode()))),
-    ("a.txt", lambda p: p.write_text("".join(r["text"] + "\n" for r in LINES), encoding="utf-8")),
-    ("a.txt.zst", lambda p: p.write_bytes(zstandard.ZstdCompressor().compress(
-        "".join(r["text"] + "\n" for r in LINES).encode()))),
-])
+@pytest.mark.parametrize(
+    "name,writer",
+    [
+        ("a.jsonl", lambda p: p.write_bytes(_jsonl_bytes())),
+        ("a.jsonl.gz", lambda p: p.write_bytes(gzip.compress(_jsonl_bytes()))),
+        ("a.jsonl.zst", lambda p: p.write_bytes(zstandard.ZstdCompressor().compress(_jsonl_bytes()))),
+        ("a.json", lambda p: p.write_text(json.dumps(LINES, ensure_ascii=False), encoding="utf-8")),
+        (
+            "b.json",
+            lambda p: p.write_text(
+                json.dumps({"meta": {"v": 1}, "data": LINES}, ensure_ascii=False), encoding="utf-8"
+            ),
+        ),
+        ("a.json.gz", lambda p: p.write_bytes(gzip.compress(json.dumps(LINES, ensure_ascii=False).encode()))),
+        ("a.txt", lambda p: p.write_text("".join(r["text"] + "\n" for r in LINES), encoding="utf-8")),
+        (
+            "a.txt.zst",
+            lambda p: p.write_bytes(
+                zstandard.ZstdCompressor().compress("".join(r["text"] + "\n" for r in LINES).encode())
+            ),
+        ),
+    ],
+)
 def test_each_format_reads_all_records(tmp_path: Path, name: str, writer) -> None:
     p = tmp_path / name
     writer(p)
@@ -175,8 +186,12 @@ def test_truncated_parquet(tmp_path: Path) -> None:
 
 def test_mixed_encodings_per_line(tmp_path: Path) -> None:
     p = tmp_path / "m.jsonl"
-    p.write_bytes(_jsonl_bytes(LINES[:3]) + _jsonl_bytes([{"text": "国标编码的一行"}], "gb18030")
-                  + b'{"text": "\xff\xfe broken"}\n' + _jsonl_bytes(LINES[3:5]))
+    p.write_bytes(
+        _jsonl_bytes(LINES[:3])
+        + _jsonl_bytes([{"text": "国标编码的一行"}], "gb18030")
+        + b'{"text": "\xff\xfe broken"}\n'
+        + _jsonl_bytes(LINES[3:5])
+    )
     recs, bads = items(p)
     assert texts(recs)[:4] == [*EXPECTED[:3], "国标编码的一行"]
     notes = {n.line: n for r in recs for n in r.notes}
@@ -200,7 +215,9 @@ def test_50mb_line_is_skipped_without_stopping(tmp_path: Path) -> None:
 def test_50mb_string_in_json_array_and_csv(tmp_path: Path) -> None:
     huge = "长" * (50 * 1024 * 1024 // 3)
     p = tmp_path / "a.json"
-    p.write_text(json.dumps([{"text": "前"}, {"text": huge}, {"text": "后"}], ensure_ascii=False), encoding="utf-8")
+    p.write_text(
+        json.dumps([{"text": "前"}, {"text": huge}, {"text": "后"}], ensure_ascii=False), encoding="utf-8"
+    )
     recs, bads = items(p, ReadOptions(max_record_bytes=1 << 20))
     assert texts(recs) == ["前", "后"] and bads[0].kind == "oversized"
     c = tmp_path / "a.csv"
@@ -248,6 +265,10 @@ def test_resume_from_any_position(tmp_path: Path) -> None:
 def test_extract_text_fields() -> None:
     assert extract_text({"prompt": "问", "response": "答"}, ["prompt", "response"]) == "问\n答"
     assert extract_text({"content": "内容", "x": 1}, []) == "内容"
-    assert extract_text({"messages": [{"role": "user", "content": "你好"}, {"role": "assistant",
-                                                                              "content": "您好"}]}, []) == "你好\n您好"
+    assert (
+        extract_text(
+            {"messages": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "您好"}]}, []
+        )
+        == "你好\n您好"
+    )
     assert extract_text({"n": 1}, []) is None

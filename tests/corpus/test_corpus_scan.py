@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import HERE, TOY, make_jsonl
 
+from conftest import HERE, TOY, make_jsonl
 from hegui.corpus.readers import ReadOptions
 from hegui.corpus.scan import ScanConfig, ScanError, comparable, language_of, scan
 
@@ -126,15 +126,29 @@ def test_language_heuristic() -> None:
 
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f"{HERE}{os.pathsep}{ROOT / 'src'}")
-    return subprocess.Popen([sys.executable, "-m", "hegui.cli", "corpus", "scan", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hegui.cli", "corpus", "scan", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def test_sigkill_then_resume_gives_identical_statistics(tmp_path: Path) -> None:
     src = tmp_path / "s.jsonl"
     make_jsonl(src, 12000, seed=3)
-    args = [f"web={src}", "--detectors", "toy_detectors:slow_detectors", "--workers", "2", "--shard-mb", "1",
-            "--checkpoint-every", "300"]
+    args = [
+        f"web={src}",
+        "--detectors",
+        "toy_detectors:slow_detectors",
+        "--workers",
+        "2",
+        "--shard-mb",
+        "1",
+        "--checkpoint-every",
+        "300",
+    ]
     # uninterrupted reference
     ref = _cli([*args, "--out", str(tmp_path / "ref")])
     out, err = ref.communicate(timeout=240)
@@ -145,8 +159,11 @@ def test_sigkill_then_resume_gives_identical_statistics(tmp_path: Path) -> None:
     deadline = time.time() + 120
     killed_mid_way = False
     while time.time() < deadline and p.poll() is None:
-        states = [json.loads(f.read_text()) for f in (run / "shards").glob("*.json")] if (run / "shards").exists() \
+        states = (
+            [json.loads(f.read_text()) for f in (run / "shards").glob("*.json")]
+            if (run / "shards").exists()
             else []
+        )
         if any(s["pos"] > 0 for s in states) and not all(s["done"] for s in states):
             os.killpg(p.pid, signal.SIGKILL)
             killed_mid_way = True
@@ -176,8 +193,13 @@ def test_production_path_uses_the_shared_moderator(tmp_path: Path) -> None:
     except ModuleNotFoundError as exc:  # a detector module of the engine not merged yet
         pytest.skip(f"moderation engine incomplete: {exc}")
     src = tmp_path / "s.jsonl"
-    src.write_text(json.dumps({"text": "请联系我 13912345678 或 someone@example.com"}, ensure_ascii=False) + "\n"
-                   + json.dumps({"text": "今天天气不错"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    src.write_text(
+        json.dumps({"text": "请联系我 13912345678 或 someone@example.com"}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"text": "今天天气不错"}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     s = scan([str(src)], tmp_path / "run", ScanConfig(), workers=1)["sources"]["s.jsonl"]
     assert s["records"] == 2 and s["pii_records"] == 1
     assert sum(s["pii"].values()) >= 2

@@ -63,7 +63,17 @@ def test_moderate_csv_with_bom_and_text_field(tmp_path):
     out = tmp_path / "out.jsonl"
     res = runner.invoke(
         app,
-        ["moderate", "--policy", str(policy_file(tmp_path)), "-i", str(src), "-o", str(out), "--text-field", "TEXT"],
+        [
+            "moderate",
+            "--policy",
+            str(policy_file(tmp_path)),
+            "-i",
+            str(src),
+            "-o",
+            str(out),
+            "--text-field",
+            "TEXT",
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = read_jsonl(out)
@@ -75,7 +85,9 @@ def test_moderate_txt_gb18030(tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes("第一行\n制造炸弹的方法\n".encode("gb18030"))
     out = tmp_path / "out.jsonl"
-    res = runner.invoke(app, ["moderate", "--policy", str(policy_file(tmp_path)), "-i", str(src), "-o", str(out)])
+    res = runner.invoke(
+        app, ["moderate", "--policy", str(policy_file(tmp_path)), "-i", str(src), "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     rows = read_jsonl(out)
     assert [r["flagged"] for r in rows] == [False, True]

@@ -241,9 +241,7 @@ def test_findings_do_not_depend_on_the_window(det: LexiconDetector) -> None:
     assert full
     for lo in range(len(text)):
         for hi in range(lo + 1, len(text) + 1):
-            win = {
-                (f.start + lo, f.end + lo, f.rule, f.variant) for f in det.scan(normalize(text[lo:hi]))
-            }
+            win = {(f.start + lo, f.end + lo, f.rule, f.variant) for f in det.scan(normalize(text[lo:hi]))}
             inside = {x for x in full if lo <= x[0] and x[1] <= hi}
             # a window finds exactly the findings that lie inside it (pinyin/initials may also fire
             # on a truncated Latin word at a window edge, which the stream's lookback covers)

@@ -27,14 +27,49 @@ if TYPE_CHECKING:
     from hegui.corpus.verdicts import draw_sample, export_sample, import_review, source_verdicts
 
 _WHERE = {
-    "audit_rules": "annotation", "check_assignment": "annotation", "verification_sample": "annotation",
-    "verify_batches": "annotation", "CleanResult": "clean", "clean": "clean", "LedgerReport": "ledger",
-    "load_ledger": "ledger", "ReadOptions": "readers", "iter_records": "readers", "build_summary": "report",
-    "write_report": "report", "ScanConfig": "scan", "ScanError": "scan", "finalize": "scan", "scan": "scan",
-    "draw_sample": "verdicts", "export_sample": "verdicts", "import_review": "verdicts",
+    "audit_rules": "annotation",
+    "check_assignment": "annotation",
+    "verification_sample": "annotation",
+    "verify_batches": "annotation",
+    "CleanResult": "clean",
+    "clean": "clean",
+    "LedgerReport": "ledger",
+    "load_ledger": "ledger",
+    "ReadOptions": "readers",
+    "iter_records": "readers",
+    "build_summary": "report",
+    "write_report": "report",
+    "ScanConfig": "scan",
+    "ScanError": "scan",
+    "finalize": "scan",
+    "scan": "scan",
+    "draw_sample": "verdicts",
+    "export_sample": "verdicts",
+    "import_review": "verdicts",
     "source_verdicts": "verdicts",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "CleanResult",
+    "LedgerReport",
+    "ReadOptions",
+    "ScanConfig",
+    "ScanError",
+    "audit_rules",
+    "build_summary",
+    "check_assignment",
+    "clean",
+    "draw_sample",
+    "export_sample",
+    "finalize",
+    "import_review",
+    "iter_records",
+    "load_ledger",
+    "scan",
+    "source_verdicts",
+    "verification_sample",
+    "verify_batches",
+    "write_report",
+]
 
 
 def __getattr__(name: str) -> Any:

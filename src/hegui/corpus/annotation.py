@@ -100,8 +100,13 @@ def audit_rules(path: str | Path | None = None) -> RulesAudit:
     functional = data.get("functional") or []
     safety = data.get("safety") or {}
     if not isinstance(functional, list) or not functional:
-        problems.append(Problem(where="functional", message="no functional annotation rules: functional and "
-                                "safety rules must be kept as separate sections"))
+        problems.append(
+            Problem(
+                where="functional",
+                message="no functional annotation rules: functional and "
+                "safety rules must be kept as separate sections",
+            )
+        )
         functional = []
     for i, rule in enumerate(functional, 1):
         if not isinstance(rule, dict) or not str(rule.get("rule") or "").strip():
@@ -111,7 +116,9 @@ def audit_rules(path: str | Path | None = None) -> RulesAudit:
     covered: list[str] = []
     for code, rule in safety.items():
         if code not in tax:
-            problems.append(Problem(where=f"safety.{code}", message="not a risk code of GB/T 45654 Appendix A"))
+            problems.append(
+                Problem(where=f"safety.{code}", message="not a risk code of GB/T 45654 Appendix A")
+            )
             continue
         if not isinstance(rule, dict):
             problems.append(Problem(where=f"safety.{code}", message="must be a mapping"))
@@ -119,21 +126,35 @@ def audit_rules(path: str | Path | None = None) -> RulesAudit:
         ok = True
         for field in ("definition", "guidance"):
             if not str(rule.get(field) or "").strip():
-                problems.append(Problem(where=f"safety.{code}.{field}", message="empty: the rule must be "
-                                        "clear, specific and operable (Art. 8)"))
+                problems.append(
+                    Problem(
+                        where=f"safety.{code}.{field}",
+                        message="empty: the rule must be clear, specific and operable (Art. 8)",
+                    )
+                )
                 ok = False
         if not rule.get("examples"):
-            problems.append(Problem(where=f"safety.{code}.examples", level="warning",
-                                    message="no worked examples (annotators learn boundaries from them)"))
+            problems.append(
+                Problem(
+                    where=f"safety.{code}.examples",
+                    level="warning",
+                    message="no worked examples (annotators learn boundaries from them)",
+                )
+            )
         if ok:
             covered.append(code)
     missing = [c for c in tax.codes if c not in covered]
     for code in missing:
         if code not in safety:
-            problems.append(Problem(where=f"safety.{code}", message=f"risk {code} ({tax.get(code).name_zh}) has "
-                                    "no safety annotation rule"))
-    return RulesAudit(path=str(path), covered=covered, missing=missing, functional_rules=len(functional),
-                      problems=problems)
+            problems.append(
+                Problem(
+                    where=f"safety.{code}",
+                    message=f"risk {code} ({tax.get(code).name_zh}) has no safety annotation rule",
+                )
+            )
+    return RulesAudit(
+        path=str(path), covered=covered, missing=missing, functional_rules=len(functional), problems=problems
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,11 +186,17 @@ def load_labels(path: str | Path) -> list[Label]:
     errors: list[str] = []
     for i, r in enumerate(rows, 2 if str(path).endswith(".csv") else 1):
         try:
-            out.append(Label.model_validate({k: (str(v) if v is not None and k != "kind" else v)
-                                             for k, v in r.items() if k}))
+            out.append(
+                Label.model_validate(
+                    {k: (str(v) if v is not None and k != "kind" else v) for k, v in r.items() if k}
+                )
+            )
         except ValueError as exc:
-            errors.append(f"row {i}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}" if hasattr(exc, "errors")
-                          else f"row {i}: {exc}")
+            errors.append(
+                f"row {i}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+                if hasattr(exc, "errors")
+                else f"row {i}: {exc}"
+            )
     if errors:
         raise AnnotationError(f"{path}: " + "; ".join(errors[:10]))
     return out
@@ -201,12 +228,19 @@ def check_assignment(labels: list[Label], roster: list[dict[str, Any]] | None = 
         if lab.kind == "safety" and lab.label not in SAFE_LABELS:
             for code in lab.label.replace(";", ",").split(","):
                 if code.strip() and code.strip() not in tax:
-                    problems.append(Problem(where=where, message=f"label {code.strip()!r} is not a risk code"))
+                    problems.append(
+                        Problem(where=where, message=f"label {code.strip()!r} is not a risk code")
+                    )
         if lab.reviewer and lab.reviewer == lab.annotator:
             problems.append(Problem(where=where, message=f"{lab.annotator!r} reviewed their own label"))
         if lab.kind == "safety" and not lab.reviewer:
-            problems.append(Problem(where=where, message="safety label has no reviewer (every safety label "
-                                    "is reviewed by at least one reviewer)"))
+            problems.append(
+                Problem(
+                    where=where,
+                    message="safety label has no reviewer (every safety label "
+                    "is reviewed by at least one reviewer)",
+                )
+            )
         roles.setdefault(lab.annotator, set()).add("annotator")
         if lab.reviewer:
             roles.setdefault(lab.reviewer, set()).add("reviewer")
@@ -216,9 +250,13 @@ def check_assignment(labels: list[Label], roster: list[dict[str, Any]] | None = 
                 qualified(person, role, where)
     for person, rs in sorted(roles.items()):
         if len(rs) > 1:
-            problems.append(Problem(where=person, level="warning",
-                                    message="acts as both annotator and reviewer (allowed, but never on their "
-                                    "own labels)"))
+            problems.append(
+                Problem(
+                    where=person,
+                    level="warning",
+                    message="acts as both annotator and reviewer (allowed, but never on their own labels)",
+                )
+            )
     return AssignmentReport(labels=len(labels), batches=len({lab.batch for lab in labels}), problems=problems)
 
 
@@ -226,8 +264,12 @@ def check_assignment(labels: list[Label], roster: list[dict[str, Any]] | None = 
 # sampled verification
 
 
-def verification_sample(labels: list[Label], fraction: float = DEFAULT_SAMPLE_FRACTION,
-                        minimum: int = DEFAULT_SAMPLE_MIN, seed: int = 0) -> dict[str, list[str]]:
+def verification_sample(
+    labels: list[Label],
+    fraction: float = DEFAULT_SAMPLE_FRACTION,
+    minimum: int = DEFAULT_SAMPLE_MIN,
+    seed: int = 0,
+) -> dict[str, list[str]]:
     """Item ids to re-check per batch: ``max(minimum, fraction * size)`` (all of a small batch)."""
     by_batch: dict[str, list[str]] = {}
     for lab in labels:
@@ -256,8 +298,13 @@ class BatchVerdict(BaseModel):
     reason: str = ""
 
 
-def verify_batches(labels: list[Label], verified: list[dict[str, Any]], min_accuracy: float = DEFAULT_MIN_ACCURACY,
-                   fraction: float = DEFAULT_SAMPLE_FRACTION, minimum: int = DEFAULT_SAMPLE_MIN) -> list[BatchVerdict]:
+def verify_batches(
+    labels: list[Label],
+    verified: list[dict[str, Any]],
+    min_accuracy: float = DEFAULT_MIN_ACCURACY,
+    fraction: float = DEFAULT_SAMPLE_FRACTION,
+    minimum: int = DEFAULT_SAMPLE_MIN,
+) -> list[BatchVerdict]:
     """``verified`` rows: ``item_id`` and ``verified_label`` (the checker's label)."""
     from hegui.corpus.verdicts import wilson
 
@@ -288,8 +335,20 @@ def verify_batches(labels: list[Label], verified: list[dict[str, Any]], min_accu
             verdict, reason = "pass", ""
         else:
             verdict, reason = "fail", f"accuracy {acc:.1%} < {min_accuracy:.0%}: relabel the batch"
-        out.append(BatchVerdict(batch=batch, size=size, required=required, checked=checked, correct=correct,
-                                accuracy=acc, low=lo, high=hi, verdict=verdict, reason=reason))
+        out.append(
+            BatchVerdict(
+                batch=batch,
+                size=size,
+                required=required,
+                checked=checked,
+                correct=correct,
+                accuracy=acc,
+                low=lo,
+                high=hi,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
     return out
 
 

@@ -72,9 +72,19 @@ def clean_shard(shard: Shard, cfg: ScanConfig, out_dir: str, name: str, drop_act
                     continue
                 counts["removed"] += 1
                 counts[f"bad:{item.kind}"] += 1
-                rm.write(json.dumps({"source": shard.source, "file": shard.rel, "line": item.line,
-                                     "reason": f"bad input: {item.kind}", "detail": item.message},
-                                    ensure_ascii=False) + "\n")
+                rm.write(
+                    json.dumps(
+                        {
+                            "source": shard.source,
+                            "file": shard.rel,
+                            "line": item.line,
+                            "reason": f"bad input: {item.kind}",
+                            "detail": item.message,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 continue
             rec: Record = item
             verdict = mod.check(rec.text, role=cfg.role)
@@ -82,10 +92,20 @@ def clean_shard(shard: Shard, cfg: ScanConfig, out_dir: str, name: str, drop_act
                 counts["removed"] += 1
                 reason = f"{verdict.action}: {','.join(verdict.risks)}"
                 counts[reason] += 1
-                rm.write(json.dumps({
-                    "source": shard.source, "file": shard.rel, "line": rec.key, "uid": uid_of(shard, rec),
-                    "reason": reason, "rules": sorted({f.rule for f in verdict.findings if f.rule}),
-                }, ensure_ascii=False) + "\n")
+                rm.write(
+                    json.dumps(
+                        {
+                            "source": shard.source,
+                            "file": shard.rel,
+                            "line": rec.key,
+                            "uid": uid_of(shard, rec),
+                            "reason": reason,
+                            "rules": sorted({f.rule for f in verdict.findings if f.rule}),
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 continue
             text = rec.text
             if verdict.masked_text is not None:
@@ -100,12 +120,20 @@ def clean_shard(shard: Shard, cfg: ScanConfig, out_dir: str, name: str, drop_act
 
 def _worker(args: tuple[str, str, str, str, str]) -> dict[str, Any]:
     shard_json, cfg_json, out_dir, name, drop = args
-    return clean_shard(Shard.model_validate_json(shard_json), ScanConfig.model_validate_json(cfg_json),
-                       out_dir, name, drop)
+    return clean_shard(
+        Shard.model_validate_json(shard_json), ScanConfig.model_validate_json(cfg_json), out_dir, name, drop
+    )
 
 
-def clean(sources: list[str], out_dir: str | Path, cfg: ScanConfig | None = None, *, workers: int = 0,
-          drop_action: str = "refuse", on_tick: Callable[[int, int], None] | None = None) -> CleanResult:
+def clean(
+    sources: list[str],
+    out_dir: str | Path,
+    cfg: ScanConfig | None = None,
+    *,
+    workers: int = 0,
+    drop_action: str = "refuse",
+    on_tick: Callable[[int, int], None] | None = None,
+) -> CleanResult:
     cfg = cfg or ScanConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,9 +152,13 @@ def clean(sources: list[str], out_dir: str | Path, cfg: ScanConfig | None = None
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         cfg_json = cfg.model_dump_json()
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-            futs = [pool.submit(_worker, (s.model_dump_json(), cfg_json, str(out), name, drop_action))
-                    for s, name in jobs]
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")
+        ) as pool:
+            futs = [
+                pool.submit(_worker, (s.model_dump_json(), cfg_json, str(out), name, drop_action))
+                for s, name in jobs
+            ]
             for i, f in enumerate(as_completed(futs), 1):
                 results.append(f.result())
                 if on_tick:
@@ -136,15 +168,21 @@ def clean(sources: list[str], out_dir: str | Path, cfg: ScanConfig | None = None
     with open(out / "removed.jsonl", "w", encoding="utf-8") as rm:
         for s in shards:
             piece = out / ".removed" / f"{s.id:06d}.jsonl"
-            with open(piece, encoding="utf-8") as f:
-                for line in f:
+            with open(piece, encoding="utf-8") as fh:
+                for line in fh:
                     rm.write(line)
             piece.unlink()
     (out / ".removed").rmdir()
     for r in results:
         total.update(r["counts"])
     by_reason = {k: v for k, v in sorted(total.items()) if k not in ("kept", "masked", "removed")}
-    res = CleanResult(out_dir=str(out), kept=total["kept"], masked=total["masked"], removed=total["removed"],
-                      removed_by_reason=by_reason, files=sorted(r["file"] for r in results))
+    res = CleanResult(
+        out_dir=str(out),
+        kept=total["kept"],
+        masked=total["masked"],
+        removed=total["removed"],
+        removed_by_reason=by_reason,
+        files=sorted(r["file"] for r in results),
+    )
     (out / "manifest.json").write_text(res.model_dump_json(indent=1), encoding="utf-8")
     return res

@@ -8,12 +8,15 @@ from typing import Annotated
 
 import typer
 
-corpus_app = typer.Typer(help="Training-data audit: source ledger, scan, samples, cleaning, annotation QA.",
-                         no_args_is_help=True)
-ledger_app = typer.Typer(help="The source ledger (licences, contracts, consent, authorisation).",
-                         no_args_is_help=True)
-annotation_app = typer.Typer(help="Annotation QA: rules coverage, reviewer assignment, batch checks.",
-                             no_args_is_help=True)
+corpus_app = typer.Typer(
+    help="Training-data audit: source ledger, scan, samples, cleaning, annotation QA.", no_args_is_help=True
+)
+ledger_app = typer.Typer(
+    help="The source ledger (licences, contracts, consent, authorisation).", no_args_is_help=True
+)
+annotation_app = typer.Typer(
+    help="Annotation QA: rules coverage, reviewer assignment, batch checks.", no_args_is_help=True
+)
 corpus_app.add_typer(ledger_app, name="ledger")
 corpus_app.add_typer(annotation_app, name="annotation")
 
@@ -40,8 +43,17 @@ def ledger_check(
     except LedgerError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps({"ok": rep.ok, "sources": len(rep.sources),
-                               "problems": [p.model_dump() for p in rep.problems]}, ensure_ascii=False, indent=1))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "sources": len(rep.sources),
+                    "problems": [p.model_dump() for p in rep.problems],
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
     else:
         for p in rep.problems:
             typer.echo(str(p), err=p.level == "error")
@@ -50,8 +62,15 @@ def ledger_check(
         raise typer.Exit(1)
 
 
-def _config(policy: Path | None, detectors: str | None, text_field: list[str] | None, sample_fraction: float,
-            max_record_bytes: int, shard_mb: int, role: str):  # type: ignore[no-untyped-def]
+def _config(
+    policy: Path | None,
+    detectors: str | None,
+    text_field: list[str] | None,
+    sample_fraction: float,
+    max_record_bytes: int,
+    shard_mb: int,
+    role: str,
+):  # type: ignore[no-untyped-def]
     from hegui.corpus.readers import ReadOptions
     from hegui.corpus.scan import ScanConfig
 
@@ -61,10 +80,15 @@ def _config(policy: Path | None, detectors: str | None, text_field: list[str] | 
         raise _fail("--role must be 'input' or 'output'")
     try:
         return ScanConfig(
-            policy=str(policy.resolve()) if policy else None, detectors=detectors, role=role,
+            policy=str(policy.resolve()) if policy else None,
+            detectors=detectors,
+            role=role,
             sample_fraction=sample_fraction,
-            read=ReadOptions(text_fields=text_field or [], max_record_bytes=max_record_bytes,
-                             shard_bytes=shard_mb * 1024 * 1024),
+            read=ReadOptions(
+                text_fields=text_field or [],
+                max_record_bytes=max_record_bytes,
+                shard_bytes=shard_mb * 1024 * 1024,
+            ),
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -78,8 +102,12 @@ def scan_cmd(
     engine: Annotated[str, typer.Option(help="local (multiprocessing) or ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (engine ray)")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores)")] = 0,
-    text_field: Annotated[list[str] | None, typer.Option(help="Field/column with the text (repeatable)")] = None,
-    sample_fraction: Annotated[float, typer.Option(help="Share of records moderated (technical sample)")] = 1.0,
+    text_field: Annotated[
+        list[str] | None, typer.Option(help="Field/column with the text (repeatable)")
+    ] = None,
+    sample_fraction: Annotated[
+        float, typer.Option(help="Share of records moderated (technical sample)")
+    ] = 1.0,
     max_record_bytes: Annotated[int, typer.Option(help="Longer records are reported, not scanned")] = 4 << 20,
     shard_mb: Annotated[int, typer.Option(help="Byte-range shard size for large uncompressed files")] = 64,
     role: Annotated[str, typer.Option(help="Moderator role: output (content) or input (prompts)")] = "output",
@@ -98,16 +126,23 @@ def scan_cmd(
         raise _fail("--checkpoint-every must be at least 1")
     cfg.checkpoint_every = checkpoint_every
     err = Console(stderr=True)
-    with Progress(TextColumn("scanning"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rec]} records"),
-                  TimeRemainingColumn(), console=err) as bar:
+    with Progress(
+        TextColumn("scanning"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rec]} records"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
         task = bar.add_task("scan", total=None, rec=0)
 
         def tick(done: int, total: int, records: int) -> None:
             bar.update(task, completed=done, total=total, rec=records)
 
         try:
-            stats = scan(sources, out, cfg, engine=engine, workers=workers, address=address, fresh=fresh,
-                         on_tick=tick)
+            stats = scan(
+                sources, out, cfg, engine=engine, workers=workers, address=address, fresh=fresh, on_tick=tick
+            )
         except (ScanError, FileNotFoundError, KeyError) as exc:
             raise _fail(str(exc)) from None
     _print_stats(err, stats)
@@ -120,12 +155,31 @@ def _print_stats(con, stats) -> None:  # type: ignore[no-untyped-def]
     from hegui.corpus.verdicts import source_verdicts
 
     t = Table(title="sources")
-    for c in ("source", "records", "bad", "harmful %", "95 % upper", "5 % rule", "PII", "exact dup", "near dup"):
+    for c in (
+        "source",
+        "records",
+        "bad",
+        "harmful %",
+        "95 % upper",
+        "5 % rule",
+        "PII",
+        "exact dup",
+        "near dup",
+    ):
         t.add_column(c)
     for v in source_verdicts(stats):
         s = stats["sources"][v.source]
-        t.add_row(v.source, str(s["records"]), str(s["bad"]), f"{v.harmful.rate:.2%}", f"{v.harmful.high:.2%}",
-                  v.rule_5pct, str(s["pii_records"]), str(s["exact_duplicates"]), str(s["near_duplicates"]))
+        t.add_row(
+            v.source,
+            str(s["records"]),
+            str(s["bad"]),
+            f"{v.harmful.rate:.2%}",
+            f"{v.harmful.high:.2%}",
+            v.rule_5pct,
+            str(s["pii_records"]),
+            str(s["exact_duplicates"]),
+            str(s["near_duplicates"]),
+        )
     con.print(t)
 
 
@@ -148,11 +202,15 @@ def sample_cmd(
         raise _fail(str(exc)) from None
     export_sample(rows, out)
     # keep the exported list so the import can reject rows that were never in the sample
-    (run / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                      encoding="utf-8")
+    (run / "sample.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     if len(rows) < MANUAL_SAMPLE_MIN:
-        typer.echo(f"warning: only {len(rows)} items (the corpus is smaller than {size} or --size < "
-                   f"{MANUAL_SAMPLE_MIN})", err=True)
+        typer.echo(
+            f"warning: only {len(rows)} items (the corpus is smaller than {size} or --size < "
+            f"{MANUAL_SAMPLE_MIN})",
+            err=True,
+        )
     typer.echo(f"{len(rows)} items -> {out}")
 
 
@@ -175,8 +233,10 @@ def import_review_cmd(
     except ReviewError as exc:
         raise _fail(str(exc)) from None
     (run / "review.json").write_text(res.model_dump_json(indent=1), encoding="utf-8")
-    typer.echo(f"{res.reviewed} reviewed, {res.passed} passed ({res.pass_rate.rate:.2%}, 95 % interval "
-               f"{res.pass_rate.low:.2%}-{res.pass_rate.high:.2%}): {res.verdict}")
+    typer.echo(
+        f"{res.reviewed} reviewed, {res.passed} passed ({res.pass_rate.rate:.2%}, 95 % interval "
+        f"{res.pass_rate.low:.2%}-{res.pass_rate.high:.2%}): {res.verdict}"
+    )
     for r in res.reasons:
         typer.echo(f"  {r}")
     if res.verdict != "pass":
@@ -190,7 +250,9 @@ def clean_cmd(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (default: shipped policy)")] = None,
     drop_action: Annotated[str, typer.Option(help="Remove records whose action is at least this")] = "refuse",
     workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores)")] = 0,
-    text_field: Annotated[list[str] | None, typer.Option(help="Field/column with the text (repeatable)")] = None,
+    text_field: Annotated[
+        list[str] | None, typer.Option(help="Field/column with the text (repeatable)")
+    ] = None,
     max_record_bytes: Annotated[int, typer.Option(help="Longer records are removed as bad input")] = 4 << 20,
     detectors: Annotated[str | None, typer.Option(hidden=True, help="module:callable detector list")] = None,
 ) -> None:
@@ -208,11 +270,19 @@ def clean_cmd(
         Action.parse(drop_action)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    with Progress(TextColumn("cleaning"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("cleaning"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True)
+    ) as bar:
         task = bar.add_task("clean", total=None)
         try:
-            res = clean(sources, out, cfg, workers=workers, drop_action=drop_action,
-                        on_tick=lambda i, n: bar.update(task, completed=i, total=n))
+            res = clean(
+                sources,
+                out,
+                cfg,
+                workers=workers,
+                drop_action=drop_action,
+                on_tick=lambda i, n: bar.update(task, completed=i, total=n),
+            )
         except (ScanError, FileNotFoundError) as exc:
             raise _fail(str(exc)) from None
     typer.echo(f"kept {res.kept} (masked {res.masked}), removed {res.removed} -> {out / 'manifest.json'}")
@@ -220,15 +290,23 @@ def clean_cmd(
 
 @annotation_app.command("check")
 def annotation_check(
-    rules: Annotated[Path | None, typer.Option(help="Annotation rules YAML (default: the shipped template)")] = None,
-    labels: Annotated[Path | None, typer.Option(help="Labels (.csv/.jsonl): item_id, batch, kind, label, "
-                                                 "annotator, reviewer")] = None,
-    roster: Annotated[Path | None, typer.Option(help="Roster (.csv/.yaml): person, trained, exam_passed")] = None,
-    verified: Annotated[Path | None, typer.Option(help="Checker's labels (.csv/.jsonl): item_id, verified_label")]
-    = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Annotation rules YAML (default: the shipped template)")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Labels (.csv/.jsonl): item_id, batch, kind, label, annotator, reviewer"),
+    ] = None,
+    roster: Annotated[
+        Path | None, typer.Option(help="Roster (.csv/.yaml): person, trained, exam_passed")
+    ] = None,
+    verified: Annotated[
+        Path | None, typer.Option(help="Checker's labels (.csv/.jsonl): item_id, verified_label")
+    ] = None,
     min_accuracy: Annotated[float, typer.Option(help="Batch accuracy needed to pass")] = 0.95,
-    sample_out: Annotated[Path | None, typer.Option(help="Write the per-batch verification sample (JSON)")]
-    = None,
+    sample_out: Annotated[
+        Path | None, typer.Option(help="Write the per-batch verification sample (JSON)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the verification sample")] = 0,
 ) -> None:
     """Audit the rules' coverage of the 31 risks, reviewer assignment and batch accuracy. Exit 1 on failure."""
@@ -245,8 +323,10 @@ def annotation_check(
     failed = False
     try:
         audit = audit_rules(rules)
-        typer.echo(f"rules {audit.path}: {len(audit.covered)}/31 risks covered, {audit.functional_rules} "
-                   "functional rules")
+        typer.echo(
+            f"rules {audit.path}: {len(audit.covered)}/31 risks covered, {audit.functional_rules} "
+            "functional rules"
+        )
         for p in audit.problems:
             typer.echo(f"  {p}")
         failed |= not audit.ok
@@ -258,13 +338,17 @@ def annotation_check(
                 typer.echo(f"  {p}")
             failed |= not rep.ok
             if sample_out is not None:
-                sample_out.write_text(json.dumps(verification_sample(labs, seed=seed), ensure_ascii=False,
-                                                 indent=1), encoding="utf-8")
+                sample_out.write_text(
+                    json.dumps(verification_sample(labs, seed=seed), ensure_ascii=False, indent=1),
+                    encoding="utf-8",
+                )
                 typer.echo(f"verification sample -> {sample_out}")
             if verified is not None:
                 for b in verify_batches(labs, load_table(verified), min_accuracy):
-                    typer.echo(f"  batch {b.batch}: {b.correct}/{b.checked} correct ({b.accuracy:.1%}, "
-                               f"95 % {b.low:.1%}-{b.high:.1%}): {b.verdict} {b.reason}")
+                    typer.echo(
+                        f"  batch {b.batch}: {b.correct}/{b.checked} correct ({b.accuracy:.1%}, "
+                        f"95 % {b.low:.1%}-{b.high:.1%}): {b.verdict} {b.reason}"
+                    )
                     failed |= b.verdict != "pass"
         elif verified is not None or roster is not None:
             raise _fail("--verified and --roster need --labels")
@@ -277,7 +361,9 @@ def annotation_check(
 @corpus_app.command("report")
 def report_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory of a finished scan")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/report)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/report)")
+    ] = None,
     interval: Annotated[str, typer.Option(help="clopper-pearson or wilson")] = "clopper-pearson",
 ) -> None:
     """HTML report with charts and corpus_summary.json for the assessment report."""

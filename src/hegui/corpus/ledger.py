@@ -20,9 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 KINDS = ("open-source", "self-collected", "commercial", "user-input", "synthetic")
 MODALITIES = ("text", "image", "audio", "video", "multimodal", "code")
 _KIND_ALIASES = {
-    "open source": "open-source", "opensource": "open-source", "open_source": "open-source", "开源": "open-source",
-    "self collected": "self-collected", "self_collected": "self-collected", "自采": "self-collected",
-    "商业": "commercial", "user input": "user-input", "user_input": "user-input", "用户输入": "user-input",
+    "open source": "open-source",
+    "opensource": "open-source",
+    "open_source": "open-source",
+    "开源": "open-source",
+    "self collected": "self-collected",
+    "self_collected": "self-collected",
+    "自采": "self-collected",
+    "商业": "commercial",
+    "user input": "user-input",
+    "user_input": "user-input",
+    "用户输入": "user-input",
     "合成": "synthetic",
 }
 # Declares that the source holds no personal information, so no consent basis is needed.
@@ -154,13 +162,20 @@ def check_sources(sources: list[Source]) -> list[Problem]:
             out.append(Problem(source=s.name, field="name", message="duplicate source name"))
         seen.add(s.name)
         if s.kind not in KINDS:
-            out.append(Problem(source=s.name, field="kind", message=f"{s.kind!r} is not one of {', '.join(KINDS)}"))
+            out.append(
+                Problem(source=s.name, field="kind", message=f"{s.kind!r} is not one of {', '.join(KINDS)}")
+            )
             continue
         for f in ("collection_date", "language", "modality", "size"):
             _need(s, f, "every source records when, what language, what modality and how much", out)
         if s.modality and s.modality not in MODALITIES:
-            out.append(Problem(source=s.name, field="modality",
-                               message=f"{s.modality!r} is not one of {', '.join(MODALITIES)}"))
+            out.append(
+                Problem(
+                    source=s.name,
+                    field="modality",
+                    message=f"{s.modality!r} is not one of {', '.join(MODALITIES)}",
+                )
+            )
         if s.collection_date and s.collection_date > today:
             out.append(Problem(source=s.name, field="collection_date", message="date is in the future"))
         if s.kind == "open-source":
@@ -169,28 +184,57 @@ def check_sources(sources: list[Source]) -> list[Problem]:
             _need(s, "contract_ref", "a commercial source needs its contract or transaction record", out)
         elif s.kind == "self-collected":
             if s.robots_respected is not True:
-                out.append(Problem(source=s.name, field="robots_respected",
-                                   message="self-collected data must record that robots.txt/opt-outs were "
-                                   "respected (true)" if s.robots_respected is None else
-                                   "collected without respecting robots.txt/opt-outs"))
-            _need(s, "pi_consent_basis", f"personal information needs consent or another legal basis "
-                  f"(write {NO_PI[0]!r} if the data holds none)", out)
+                out.append(
+                    Problem(
+                        source=s.name,
+                        field="robots_respected",
+                        message="self-collected data must record that robots.txt/opt-outs were "
+                        "respected (true)"
+                        if s.robots_respected is None
+                        else "collected without respecting robots.txt/opt-outs",
+                    )
+                )
+            _need(
+                s,
+                "pi_consent_basis",
+                f"personal information needs consent or another legal basis "
+                f"(write {NO_PI[0]!r} if the data holds none)",
+                out,
+            )
         elif s.kind == "user-input":
-            _need(s, "authorisation_record", "using users' inputs for training needs their authorisation", out)
+            _need(
+                s, "authorisation_record", "using users' inputs for training needs their authorisation", out
+            )
             _need(s, "pi_consent_basis", "users' inputs carry personal information", out)
             if s.opt_out_respected is not True:
-                out.append(Problem(source=s.name, field="opt_out_respected",
-                                   message="users' training opt-out must be honoured and recorded (true)"))
+                out.append(
+                    Problem(
+                        source=s.name,
+                        field="opt_out_respected",
+                        message="users' training opt-out must be honoured and recorded (true)",
+                    )
+                )
         elif s.kind == "synthetic":
             _need(s, "generating_model", "synthetic data records the model that generated it", out)
             _need(s, "generation_date", "synthetic data records when it was generated", out)
             if s.generation_date and s.generation_date > today:
                 out.append(Problem(source=s.name, field="generation_date", message="date is in the future"))
         if s.kind != "self-collected" and s.kind != "user-input" and s.pi_consent_basis is None:
-            out.append(Problem(source=s.name, field="pi_consent_basis", level="warning",
-                               message=f"not recorded; write {NO_PI[0]!r} if the source holds no personal "
-                               "information"))
+            out.append(
+                Problem(
+                    source=s.name,
+                    field="pi_consent_basis",
+                    level="warning",
+                    message=f"not recorded; write {NO_PI[0]!r} if the source holds no personal information",
+                )
+            )
         if s.path is None:
-            out.append(Problem(source=s.name, field="path", level="warning",
-                               message="no data location: scans cannot be linked to this source"))
+            out.append(
+                Problem(
+                    source=s.name,
+                    field="path",
+                    level="warning",
+                    message="no data location: scans cannot be linked to this source",
+                )
+            )
     return out

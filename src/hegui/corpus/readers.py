@@ -263,7 +263,12 @@ def plan_source(name: str, root: Path, opts: ReadOptions) -> tuple[list[Shard], 
         fmt, comp = detect_format(path)
         if not fmt:
             skipped.append(
-                {"file": rel, "line": None, "kind": "unsupported", "message": f"unknown file type {path.name!r}"}
+                {
+                    "file": rel,
+                    "line": None,
+                    "kind": "unsupported",
+                    "message": f"unknown file type {path.name!r}",
+                }
             )
             continue
         size = path.stat().st_size
@@ -324,12 +329,28 @@ def _split_lines(base: dict[str, Any], enc: str, shard_bytes: int) -> list[Shard
             rest = f.readline()
             pos += len(rest)
             lines += rest.count(b"\n")
-            out.append(Shard(**dict(base, size=pos - start), encoding=enc, kind="bytes", start=start, end=pos,
-                             first_line=line_at_start))
+            out.append(
+                Shard(
+                    **dict(base, size=pos - start),
+                    encoding=enc,
+                    kind="bytes",
+                    start=start,
+                    end=pos,
+                    first_line=line_at_start,
+                )
+            )
             start, line_at_start = pos, lines + 1
     if start < size or not out:
-        out.append(Shard(**dict(base, size=size - start), encoding=enc, kind="bytes", start=start, end=size,
-                         first_line=line_at_start))
+        out.append(
+            Shard(
+                **dict(base, size=size - start),
+                encoding=enc,
+                kind="bytes",
+                start=start,
+                end=size,
+                first_line=line_at_start,
+            )
+        )
     return out
 
 
@@ -352,7 +373,9 @@ def decode_line(raw: bytes, enc: str, line: int | None, pos: int) -> tuple[str, 
             return text, Bad(pos, "encoding", f"line is {alt}, file is {enc}", line, recovered=True)
         except UnicodeDecodeError:
             text = raw.decode(enc, "replace")
-            return text, Bad(pos, "encoding", f"undecodable bytes at {exc.start}: replaced", line, recovered=True)
+            return text, Bad(
+                pos, "encoding", f"undecodable bytes at {exc.start}: replaced", line, recovered=True
+            )
 
 
 def extract_text(obj: Any, fields: Iterable[str]) -> str | None:
@@ -377,9 +400,11 @@ def extract_text(obj: Any, fields: Iterable[str]) -> str | None:
     for k in _CONVERSATION_FIELDS:
         v = obj.get(k)
         if isinstance(v, list):
-            return extract_text([m.get("content", m.get("value")) if isinstance(m, dict) else m for m in v], ())
-    parts = [v for v in obj.values() if isinstance(v, str) and v]
-    return "\n".join(parts) or None
+            return extract_text(
+                [m.get("content", m.get("value")) if isinstance(m, dict) else m for m in v], ()
+            )
+    strings = [v for v in obj.values() if isinstance(v, str) and v]
+    return "\n".join(strings) or None
 
 
 def _as_text(v: Any) -> str | None:
@@ -429,12 +454,14 @@ def read_shard(shard: Shard, opts: ReadOptions, resume: int = 0) -> Iterator[Rec
                 last = item.pos
                 yield item
         except errors as exc:
-            yield Bad(last + 1 if shard.counted else last, "corrupt", f"stream ended early: {exc}",
-                      None, fatal=True)
+            yield Bad(
+                last + 1 if shard.counted else last, "corrupt", f"stream ended early: {exc}", None, fatal=True
+            )
 
 
-def _raw_lines(f: IO[bytes], limit: int, start_line: int, start_pos: int,
-               end: int) -> Iterator[tuple[int, int, bytes | None]]:
+def _raw_lines(
+    f: IO[bytes], limit: int, start_line: int, start_pos: int, end: int
+) -> Iterator[tuple[int, int, bytes | None]]:
     """(line number, position after the line, bytes or None when longer than ``limit``).
 
     The oversized line is skipped in ``limit``-sized reads so it is never held whole.
@@ -598,7 +625,9 @@ def _read_json(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record
             if body is None:
                 yield Bad(n, "no-text", f"element {n} has no text field", None)
             elif len(body) * 3 > opts.max_record_bytes and len(body.encode("utf-8")) > opts.max_record_bytes:
-                yield Bad(n, "oversized", f"element {n} longer than {opts.max_record_bytes} bytes: skipped", None)
+                yield Bad(
+                    n, "oversized", f"element {n} longer than {opts.max_record_bytes} bytes: skipped", None
+                )
             else:
                 yield Record(n, n, body, obj)
     except ijson.common.IncompleteJSONError as exc:
@@ -616,7 +645,9 @@ def _read_csv(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record 
         for line, _pos, raw in _raw_lines(f, opts.max_record_bytes, 1, 0, -1):
             state["line"] = line
             if raw is None:
-                pending.append(Bad(0, "oversized", f"line longer than {opts.max_record_bytes} bytes: skipped", line))
+                pending.append(
+                    Bad(0, "oversized", f"line longer than {opts.max_record_bytes} bytes: skipped", line)
+                )
                 yield "\n"
                 continue
             if line == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -657,8 +688,11 @@ def _read_csv(f: IO[bytes], shard: Shard, opts: ReadOptions) -> Iterator[Record 
             continue
         obj = dict(zip(header, row, strict=False))
         if len(row) != len(header):
-            notes.append(Bad(n, "malformed", f"{len(row)} fields, header has {len(header)}", start_line,
-                             recovered=True))
+            notes.append(
+                Bad(
+                    n, "malformed", f"{len(row)} fields, header has {len(header)}", start_line, recovered=True
+                )
+            )
         body = extract_text(obj, opts.text_fields)
         if body is None:
             yield Bad(n, "no-text", "row has no text column", start_line)
@@ -685,8 +719,11 @@ def parquet_text_column(schema: Any, fields: list[str]) -> list[str]:
             schema.field(k).type
         ):
             return [k]
-    strings = [n for n in names if pa.types.is_string(schema.field(n).type)
-               or pa.types.is_large_string(schema.field(n).type)]
+    strings = [
+        n
+        for n in names
+        if pa.types.is_string(schema.field(n).type) or pa.types.is_large_string(schema.field(n).type)
+    ]
     return strings
 
 
@@ -717,17 +754,24 @@ def _read_parquet(shard: Shard, opts: ReadOptions, resume: int) -> Iterator[Reco
                 body = "\n".join(v for v in values if isinstance(v, str) and v)
                 if not body:
                     yield Bad(n, "no-text", f"row {row} has no text", row)
-                elif len(body) * 3 > opts.max_record_bytes and len(body.encode("utf-8")) > opts.max_record_bytes:
-                    yield Bad(n, "oversized", f"row {row} longer than {opts.max_record_bytes} bytes: skipped", row)
+                elif (
+                    len(body) * 3 > opts.max_record_bytes
+                    and len(body.encode("utf-8")) > opts.max_record_bytes
+                ):
+                    yield Bad(
+                        n, "oversized", f"row {row} longer than {opts.max_record_bytes} bytes: skipped", row
+                    )
                 else:
                     yield Record(n, row, body, dict(zip(cols, values, strict=True)))
     except Exception as exc:  # a damaged page/row group: report it, keep the rows already read
-        yield Bad(n + 1, "corrupt", f"Parquet row group {shard.row_group} unreadable: {exc}", None, fatal=True)
+        yield Bad(
+            n + 1, "corrupt", f"Parquet row group {shard.row_group} unreadable: {exc}", None, fatal=True
+        )
 
 
-def iter_records(path: str | Path, opts: ReadOptions | None = None, source: str = "") -> Iterator[
-    tuple[Shard, Record | Bad]
-]:
+def iter_records(
+    path: str | Path, opts: ReadOptions | None = None, source: str = ""
+) -> Iterator[tuple[Shard, Record | Bad]]:
     """Every item of a file or folder, in order: the simple single-process entry point."""
     opts = opts or ReadOptions()
     root = Path(path)

@@ -38,38 +38,57 @@ def build_summary(run_dir: str | Path, method: str = "clopper-pearson") -> dict[
     sources = []
     for v in verdicts:
         s = stats["sources"][v.source]
-        sources.append({
-            "name": v.source,
-            "records": s["records"],
-            "scanned": s["scanned"],
-            "bad_records": s["bad"],
-            "recovered_records": s["recovered"],
-            "bad_kinds": s["bad_kinds"],
-            "input_bytes": s["input_bytes"],
-            "harmful": v.harmful.model_dump(),
-            "harmful_wilson": v.harmful_wilson.model_dump(),
-            "harmful_by_risk": {k: r.model_dump() for k, r in v.by_risk.items()},
-            "flagged_by_risk": s["risk_flagged"],
-            "pii_records": s["pii_records"],
-            "pii_by_type": s["pii"],
-            "exact_duplicates": s["exact_duplicates"],
-            "near_duplicates": s["near_duplicates"],
-            "language": s["lang"],
-            "rule_5pct": v.rule_5pct,
-            "technical_sample": {"coverage": v.tech_coverage, "pass_rate": v.tech_pass_rate,
-                                 "verdict": v.tech_sample},
-            "reasons": v.reasons,
-        })
+        sources.append(
+            {
+                "name": v.source,
+                "records": s["records"],
+                "scanned": s["scanned"],
+                "bad_records": s["bad"],
+                "recovered_records": s["recovered"],
+                "bad_kinds": s["bad_kinds"],
+                "input_bytes": s["input_bytes"],
+                "harmful": v.harmful.model_dump(),
+                "harmful_wilson": v.harmful_wilson.model_dump(),
+                "harmful_by_risk": {k: r.model_dump() for k, r in v.by_risk.items()},
+                "flagged_by_risk": s["risk_flagged"],
+                "pii_records": s["pii_records"],
+                "pii_by_type": s["pii"],
+                "exact_duplicates": s["exact_duplicates"],
+                "near_duplicates": s["near_duplicates"],
+                "language": s["lang"],
+                "rule_5pct": v.rule_5pct,
+                "technical_sample": {
+                    "coverage": v.tech_coverage,
+                    "pass_rate": v.tech_pass_rate,
+                    "verdict": v.tech_sample,
+                },
+                "reasons": v.reasons,
+            }
+        )
     clauses = _clauses(sources, review)
     return {
         "schema": SCHEMA,
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run": str(run_dir),
-        "thresholds": {"harmful_max": HARMFUL_MAX, "technical_sample_min": TECH_SAMPLE_MIN,
-                       "technical_pass_min": TECH_PASS_MIN, "manual_sample_min": MANUAL_SAMPLE_MIN,
-                       "manual_pass_min": MANUAL_PASS_MIN, "interval": method},
-        "totals": {k: sum(s[k] for s in sources) for k in
-                   ("records", "scanned", "bad_records", "pii_records", "exact_duplicates", "near_duplicates")},
+        "thresholds": {
+            "harmful_max": HARMFUL_MAX,
+            "technical_sample_min": TECH_SAMPLE_MIN,
+            "technical_pass_min": TECH_PASS_MIN,
+            "manual_sample_min": MANUAL_SAMPLE_MIN,
+            "manual_pass_min": MANUAL_PASS_MIN,
+            "interval": method,
+        },
+        "totals": {
+            k: sum(s[k] for s in sources)
+            for k in (
+                "records",
+                "scanned",
+                "bad_records",
+                "pii_records",
+                "exact_duplicates",
+                "near_duplicates",
+            )
+        },
         "sources": sources,
         "manual_review": review,
         "clauses": clauses,
@@ -78,7 +97,7 @@ def build_summary(run_dir: str | Path, method: str = "clopper-pearson") -> dict[
 
 def _clauses(sources: list[dict[str, Any]], review: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Per-requirement verdicts in the report's vocabulary (符合 / 不符合 / 不适用 / 待人工复核)."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not sources:
         return out
     rules = {s["name"]: s["rule_5pct"] for s in sources}
@@ -88,23 +107,51 @@ def _clauses(sources: list[dict[str, Any]], review: dict[str, Any] | None) -> li
         v5 = "待人工复核"
     else:
         v5 = "符合"
-    out.append({"id": "training-data.source-harmful-5pct", "verdict": v5,
-                "evidence": {n: {"rule": r, "harmful": s["harmful"]} for (n, r), s in
-                             zip(rules.items(), sources, strict=True)}})
+    out.append(
+        {
+            "id": "training-data.source-harmful-5pct",
+            "verdict": v5,
+            "evidence": {
+                n: {"rule": r, "harmful": s["harmful"]}
+                for (n, r), s in zip(rules.items(), sources, strict=True)
+            },
+        }
+    )
     tech = [s["technical_sample"]["verdict"] for s in sources]
-    out.append({"id": "training-data.technical-sample", "verdict": "符合" if all(t == "pass" for t in tech)
-                else "不符合", "evidence": {s["name"]: s["technical_sample"] for s in sources}})
+    out.append(
+        {
+            "id": "training-data.technical-sample",
+            "verdict": "符合" if all(t == "pass" for t in tech) else "不符合",
+            "evidence": {s["name"]: s["technical_sample"] for s in sources},
+        }
+    )
     if review is None:
-        out.append({"id": "training-data.manual-sample", "verdict": "待人工复核",
-                    "evidence": "no reviewers' verdicts imported yet"})
+        out.append(
+            {
+                "id": "training-data.manual-sample",
+                "verdict": "待人工复核",
+                "evidence": "no reviewers' verdicts imported yet",
+            }
+        )
     else:
-        out.append({"id": "training-data.manual-sample",
-                    "verdict": {"pass": "符合", "fail": "不符合"}.get(review["verdict"], "待人工复核"),
-                    "evidence": {k: review[k] for k in ("reviewed", "passed", "pass_rate", "verdict", "reasons")}})
+        out.append(
+            {
+                "id": "training-data.manual-sample",
+                "verdict": {"pass": "符合", "fail": "不符合"}.get(review["verdict"], "待人工复核"),
+                "evidence": {k: review[k] for k in ("reviewed", "passed", "pass_rate", "verdict", "reasons")},
+            }
+        )
     pii = sum(s["pii_records"] for s in sources)
-    out.append({"id": "training-data.personal-information", "verdict": "待人工复核" if pii else "符合",
-                "evidence": f"{pii} records with personal information: confirm the consent basis in the ledger "
-                            "or clean them (hegui corpus clean)" if pii else "no personal information found"})
+    out.append(
+        {
+            "id": "training-data.personal-information",
+            "verdict": "待人工复核" if pii else "符合",
+            "evidence": f"{pii} records with personal information: confirm the consent basis in the ledger "
+            "or clean them (hegui corpus clean)"
+            if pii
+            else "no personal information found",
+        }
+    )
     return out
 
 
@@ -232,8 +279,9 @@ img{max-width:100%}code{background:#f5f5f5;padding:0 3px}
 """
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                 method: str = "clopper-pearson") -> tuple[Path, Path]:
+def write_report(
+    run_dir: str | Path, out_dir: str | Path | None = None, method: str = "clopper-pearson"
+) -> tuple[Path, Path]:
     """Write ``index.html`` and ``corpus_summary.json``; returns their paths."""
     import jinja2
 

@@ -74,10 +74,37 @@ class Stats:
     """Mergeable per-source counters (all sums, so merge order does not matter)."""
 
     INT_FIELDS = (
-        "records", "scanned", "bad", "recovered", "empty", "chars", "text_bytes",
-        "flagged", "harmful", "masked", "pii_records",
+        "records",
+        "scanned",
+        "bad",
+        "recovered",
+        "empty",
+        "chars",
+        "text_bytes",
+        "flagged",
+        "harmful",
+        "masked",
+        "pii_records",
     )
     DICT_FIELDS = ("actions", "risk_harmful", "risk_flagged", "pii", "lang", "bad_kinds")
+    # declared for the type checker; __init__ sets them from the tuples above
+    records: int
+    scanned: int
+    bad: int
+    recovered: int
+    empty: int
+    chars: int
+    text_bytes: int
+    flagged: int
+    harmful: int
+    masked: int
+    pii_records: int
+    actions: Counter[str]
+    risk_harmful: Counter[str]
+    risk_flagged: Counter[str]
+    pii: Counter[str]
+    lang: Counter[str]
+    bad_kinds: Counter[str]
 
     def __init__(self) -> None:
         for k in self.INT_FIELDS:
@@ -159,7 +186,9 @@ _WS = re.compile(r"\s+")
 def text_hash(text: str) -> int:
     """Exact-duplicate key: 64-bit hash of the text with whitespace runs collapsed."""
     norm = _WS.sub(" ", text).strip()
-    return int.from_bytes(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+    )
 
 
 def _crc(b: bytes) -> int:
@@ -192,13 +221,19 @@ class NearDup:
             grams = [t.encode("utf-8", "surrogatepass")]
         else:
             grams = list({t[i : i + k].encode("utf-8", "surrogatepass") for i in range(len(t) - k + 1)})
-        m = self._cls(num_perm=self.num_perm, hashfunc=_crc, permutations=self._template.permutations,
-                      scheme=self._template.scheme)
+        m = self._cls(
+            num_perm=self.num_perm,
+            hashfunc=_crc,
+            permutations=self._template.permutations,
+            scheme=self._template.scheme,
+        )
         m.update_batch(grams)
         hv = np.asarray(m.hashvalues)
         r = self.rows
         return [
-            int.from_bytes(hashlib.blake2b(hv[i * r : (i + 1) * r].tobytes(), digest_size=8).digest(), "little")
+            int.from_bytes(
+                hashlib.blake2b(hv[i * r : (i + 1) * r].tobytes(), digest_size=8).digest(), "little"
+            )
             for i in range(self.bands)
         ]
 
@@ -277,8 +312,21 @@ def load_state(run_dir: Path, shard_id: int) -> dict[str, Any] | None:
 
 
 class _Rows:
-    COLUMNS = ("shard", "key", "uid", "chars", "lang", "scanned", "action", "harmful", "risks",
-               "harmful_risks", "pii", "findings", "hash")
+    COLUMNS = (
+        "shard",
+        "key",
+        "uid",
+        "chars",
+        "lang",
+        "scanned",
+        "action",
+        "harmful",
+        "risks",
+        "harmful_risks",
+        "pii",
+        "findings",
+        "hash",
+    )
 
     def __init__(self, bands: int):
         self.bands = bands
@@ -296,10 +344,19 @@ class _Rows:
         import pyarrow as pa
 
         types = {
-            "shard": pa.int32(), "key": pa.int64(), "uid": pa.string(), "chars": pa.int64(),
-            "lang": pa.string(), "scanned": pa.bool_(), "action": pa.string(), "harmful": pa.bool_(),
-            "risks": pa.list_(pa.string()), "harmful_risks": pa.list_(pa.string()),
-            "pii": pa.list_(pa.string()), "findings": pa.string(), "hash": pa.uint64(),
+            "shard": pa.int32(),
+            "key": pa.int64(),
+            "uid": pa.string(),
+            "chars": pa.int64(),
+            "lang": pa.string(),
+            "scanned": pa.bool_(),
+            "action": pa.string(),
+            "harmful": pa.bool_(),
+            "risks": pa.list_(pa.string()),
+            "harmful_risks": pa.list_(pa.string()),
+            "pii": pa.list_(pa.string()),
+            "findings": pa.string(),
+            "hash": pa.uint64(),
         }
         arrays = {c: pa.array(v, type=types.get(c, pa.uint64())) for c, v in self.cols.items()}
         return pa.table(arrays)
@@ -371,8 +428,18 @@ def scan_shard(shard: Shard, cfg: ScanConfig, run_dir: str, parent_pid: int | No
     return {"pos": pos, "parts": parts, "done": True, "stats": stats.to_dict()}
 
 
-def _scan_record(rec: Record, shard: Shard, cfg: ScanConfig, mod: Any, policy: Any, action_for: Any,
-                 harmful_at: Any, near: NearDup, rows: _Rows, stats: Stats) -> None:
+def _scan_record(
+    rec: Record,
+    shard: Shard,
+    cfg: ScanConfig,
+    mod: Any,
+    policy: Any,
+    action_for: Any,
+    harmful_at: Any,
+    near: NearDup,
+    rows: _Rows,
+    stats: Stats,
+) -> None:
     text = rec.text
     uid = uid_of(shard, rec)
     lang = language_of(text)
@@ -468,7 +535,9 @@ def plan(sources: list[SourceSpec], cfg: ScanConfig) -> tuple[list[Shard], dict[
     return shards, skipped
 
 
-def prepare_run(sources: list[SourceSpec], cfg: ScanConfig, run_dir: Path, fresh: bool = False) -> list[Shard]:
+def prepare_run(
+    sources: list[SourceSpec], cfg: ScanConfig, run_dir: Path, fresh: bool = False
+) -> list[Shard]:
     """Create the run directory or reopen it. A resumed run must have the same sources and config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     meta_path = run_dir / "run.json"
@@ -539,8 +608,9 @@ def _local_worker(args: tuple[str, str, str, int]) -> int:
     return shard.id
 
 
-def run_local(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int,
-              on_tick: Callable[[], None] | None = None) -> None:
+def run_local(
+    todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int, on_tick: Callable[[], None] | None = None
+) -> None:
     """Shards over a process pool (``spawn``: no state inherited, same as a fresh cluster worker)."""
     if not todo:
         return
@@ -556,8 +626,10 @@ def run_local(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int,
     cfg_json = cfg.model_dump_json()
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-        futures = {pool.submit(_local_worker, (s.model_dump_json(), cfg_json, str(run_dir), os.getpid()))
-                   for s in todo}
+        futures = {
+            pool.submit(_local_worker, (s.model_dump_json(), cfg_json, str(run_dir), os.getpid()))
+            for s in todo
+        }
         while futures:
             done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
             for f in done:
@@ -566,8 +638,14 @@ def run_local(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int,
                 on_tick()
 
 
-def run_ray(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int, address: str | None,
-            on_tick: Callable[[], None] | None = None) -> None:
+def run_ray(
+    todo: list[Shard],
+    cfg: ScanConfig,
+    run_dir: Path,
+    workers: int,
+    address: str | None,
+    on_tick: Callable[[], None] | None = None,
+) -> None:
     """The same ``scan_shard`` as map tasks of a Ray Dataset.
 
     Workers write checkpoints and parts into ``run_dir``, so on a multi-machine cluster the run
@@ -593,7 +671,9 @@ def run_ray(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int, add
             scan_shard(shard, ScanConfig.model_validate_json(cfg_json), rd)
             return {"shard": shard.id}
 
-        ds = ray.data.from_items([{"shard": s.model_dump_json()} for s in todo], override_num_blocks=len(todo))
+        ds: Any = ray.data.from_items(
+            [{"shard": s.model_dump_json()} for s in todo], override_num_blocks=len(todo)
+        )
         ds = ds.map(task, num_cpus=1)
         for _ in ds.iter_rows():
             if on_tick:
@@ -603,9 +683,17 @@ def run_ray(todo: list[Shard], cfg: ScanConfig, run_dir: Path, workers: int, add
             ray.shutdown()
 
 
-def scan(sources: list[str] | list[SourceSpec], run_dir: str | Path, cfg: ScanConfig | None = None, *,
-         engine: str = "local", workers: int = 0, address: str | None = None, fresh: bool = False,
-         on_tick: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+def scan(
+    sources: list[str] | list[SourceSpec],
+    run_dir: str | Path,
+    cfg: ScanConfig | None = None,
+    *,
+    engine: str = "local",
+    workers: int = 0,
+    address: str | None = None,
+    fresh: bool = False,
+    on_tick: Callable[[int, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Scan (or resume scanning) the sources into ``run_dir`` and return the merged statistics.
 
     ``on_tick(done_bytes, total_bytes, records)`` is called while it runs (progress bars).
@@ -648,8 +736,9 @@ def _part_files(run_dir: Path, shards: list[Shard]) -> Iterator[tuple[Shard, Pat
             yield s, part_path(run_dir, s.id, p)
 
 
-def mark_duplicates(run_dir: Path, shards: list[Shard], bands: int,
-                    budget_bytes: int = 128 * 1024 * 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mark_duplicates(
+    run_dir: Path, shards: list[Shard], bands: int, budget_bytes: int = 128 * 1024 * 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(exact, near, shard-of-record) flags over all records in canonical order.
 
     A record is an exact duplicate when an earlier record has the same text hash, a near
@@ -714,8 +803,8 @@ def finalize(run_dir: str | Path) -> dict[str, Any]:
     exact, near, shard_of = mark_duplicates(run_dir, shards, bands)
     src_of_shard = np.array([list(per).index(s.source) for s in shards] or [0], dtype=np.int32)
     names = list(per)
-    ex_counts = np.bincount(src_of_shard[shard_of[exact]], minlength=len(names)) if len(shard_of) else []
-    nd_counts = np.bincount(src_of_shard[shard_of[near]], minlength=len(names)) if len(shard_of) else []
+    ex_counts: Any = np.bincount(src_of_shard[shard_of[exact]], minlength=len(names)) if len(shard_of) else []
+    nd_counts: Any = np.bincount(src_of_shard[shard_of[near]], minlength=len(names)) if len(shard_of) else []
     sources: dict[str, Any] = {}
     for i, name in enumerate(names):
         d = per[name].to_dict()

@@ -60,7 +60,9 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return lo, hi
 
 
-def interval(k: int, n: int, method: str = "clopper-pearson", confidence: float = 0.95) -> tuple[float, float]:
+def interval(
+    k: int, n: int, method: str = "clopper-pearson", confidence: float = 0.95
+) -> tuple[float, float]:
     if method == "wilson":
         return wilson(k, n, confidence)
     if method == "clopper-pearson":
@@ -100,8 +102,12 @@ class SourceVerdict(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
-def source_verdicts(stats: dict[str, Any], method: str = "clopper-pearson", confidence: float = 0.95,
-                    harmful_max: float = HARMFUL_MAX) -> list[SourceVerdict]:
+def source_verdicts(
+    stats: dict[str, Any],
+    method: str = "clopper-pearson",
+    confidence: float = 0.95,
+    harmful_max: float = HARMFUL_MAX,
+) -> list[SourceVerdict]:
     out: list[SourceVerdict] = []
     for name, s in stats["sources"].items():
         n, k = s["scanned"], s["harmful"]
@@ -138,10 +144,21 @@ def source_verdicts(stats: dict[str, Any], method: str = "clopper-pearson", conf
                 reasons.append(f"technical sample covers {coverage:.1%} of records < {TECH_SAMPLE_MIN:.0%}")
             if pass_rate < TECH_PASS_MIN:
                 reasons.append(f"technical sample pass rate {pass_rate:.2%} < {TECH_PASS_MIN:.0%}")
-        out.append(SourceVerdict(
-            source=name, records=records, scanned=n, harmful=h, harmful_wilson=hw, by_risk=by_risk,
-            rule_5pct=rule, tech_coverage=coverage, tech_pass_rate=pass_rate, tech_sample=tech, reasons=reasons,
-        ))
+        out.append(
+            SourceVerdict(
+                source=name,
+                records=records,
+                scanned=n,
+                harmful=h,
+                harmful_wilson=hw,
+                by_risk=by_risk,
+                rule_5pct=rule,
+                tech_coverage=coverage,
+                tech_pass_rate=pass_rate,
+                tech_sample=tech,
+                reasons=reasons,
+            )
+        )
     return out
 
 
@@ -195,23 +212,35 @@ def draw_sample(run_dir: str | Path, size: int = MANUAL_SAMPLE_MIN, seed: int = 
     out = []
     for i, (_, uid) in enumerate(chosen, 1):
         row = info[uid]
-        out.append({
-            "sample_id": i,
-            "uid": uid,
-            "source": uid.split(":", 1)[0],
-            "text": texts.get(uid, ""),
-            "auto_action": row["action"] or "not-scanned",
-            "auto_risks": ",".join(row["risks"] or []),
-            "verdict": "",
-            "risk": "",
-            "reviewer": "",
-            "note": "",
-        })
+        out.append(
+            {
+                "sample_id": i,
+                "uid": uid,
+                "source": uid.split(":", 1)[0],
+                "text": texts.get(uid, ""),
+                "auto_action": row["action"] or "not-scanned",
+                "auto_risks": ",".join(row["risks"] or []),
+                "verdict": "",
+                "risk": "",
+                "reviewer": "",
+                "note": "",
+            }
+        )
     return out
 
 
-SAMPLE_COLUMNS = ("sample_id", "uid", "source", "text", "auto_action", "auto_risks", "verdict", "risk",
-                  "reviewer", "note")
+SAMPLE_COLUMNS = (
+    "sample_id",
+    "uid",
+    "source",
+    "text",
+    "auto_action",
+    "auto_risks",
+    "verdict",
+    "risk",
+    "reviewer",
+    "note",
+)
 _XLSX_MAX_CELL = 32767  # Excel's limit for one cell
 
 
@@ -300,9 +329,13 @@ class ReviewResult(BaseModel):
     reasons: list[str]
 
 
-def import_review(review_path: str | Path, sample_rows: list[dict[str, Any]] | None = None,
-                  required_size: int = MANUAL_SAMPLE_MIN, required_pass: float = MANUAL_PASS_MIN,
-                  method: str = "clopper-pearson") -> ReviewResult:
+def import_review(
+    review_path: str | Path,
+    sample_rows: list[dict[str, Any]] | None = None,
+    required_size: int = MANUAL_SAMPLE_MIN,
+    required_pass: float = MANUAL_PASS_MIN,
+    method: str = "clopper-pearson",
+) -> ReviewResult:
     """Reviewers' verdicts -> pass rate. Unknown ids (when the exported sample is given), empty or
     unknown verdict values are errors naming the row: a review must not be silently partial."""
     rows = read_review(review_path)
@@ -357,7 +390,13 @@ def import_review(review_path: str | Path, sample_rows: list[dict[str, Any]] | N
         verdict = "fail"
         reasons.append(f"pass rate {rate.rate:.2%} < {required_pass:.0%}")
     return ReviewResult(
-        reviewed=n, passed=passed, pass_rate=rate, required_size=required_size, required_pass=required_pass,
-        verdict=verdict, by_source={s: Rate.of(k, m, method) for s, (k, m) in sorted(per_src.items())},
-        fail_risks=dict(sorted(fail_risks.items())), reasons=reasons,
+        reviewed=n,
+        passed=passed,
+        pass_rate=rate,
+        required_size=required_size,
+        required_pass=required_pass,
+        verdict=verdict,
+        by_source={s: Rate.of(k, m, method) for s, (k, m) in sorted(per_src.items())},
+        fail_risks=dict(sorted(fail_risks.items())),
+        reasons=reasons,
     )

@@ -84,7 +84,9 @@ def moderate(
     finally:
         if output:
             out_fh.close()
-    typer.echo(f"{counts['total']} texts, {counts['flagged']} flagged, {counts['errors']} bad records", err=True)
+    typer.echo(
+        f"{counts['total']} texts, {counts['flagged']} flagged, {counts['errors']} bad records", err=True
+    )
 
 
 def _print_verdict(console, text: str, verdict) -> None:  # type: ignore[no-untyped-def]
@@ -128,9 +130,7 @@ def lexicon_audit(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(
-            report.model_dump_json(indent=2) if hasattr(report, "model_dump_json") else json.dumps(report)
-        )
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         print_audit(report, Console())
     raise typer.Exit(0 if report.passed else 1)

@@ -145,7 +145,9 @@ def _parse_delimited(text: str, name: str, delimiter: str) -> list[LexiconEntry]
                 names = [c.strip().lower() for c in cells]
                 unknown = [c for c in names if c and c not in COLUMNS]
                 if unknown:
-                    raise LexiconError(f"{name}:{lineno}: unknown column(s) {unknown}; expected {list(COLUMNS)}")
+                    raise LexiconError(
+                        f"{name}:{lineno}: unknown column(s) {unknown}; expected {list(COLUMNS)}"
+                    )
                 if "risk" not in names:
                     raise LexiconError(f"{name}:{lineno}: header has no 'risk' column")
                 columns = names
@@ -290,7 +292,9 @@ VARIANT_SCORES = {
     "initials": 0.5,
 }
 # when two ways find the same term at the same place, report the most certain
-_RANK = {k: i for i, k in enumerate(("exact", "variant", "normalized", "split", "homophone", "pinyin", "initials"))}
+_RANK = {
+    k: i for i, k in enumerate(("exact", "variant", "normalized", "split", "homophone", "pinyin", "initials"))
+}
 
 # pattern roles
 _TERM, _VARIANT, _EXC, _PINYIN, _INITIALS, _SPLIT = range(6)
@@ -390,7 +394,9 @@ class LexiconDetector:
             i = index.get((key, e.risk))
             if i is None:
                 i = index[(key, e.risk)] = len(merged)
-                merged.append({"e": e, "key": key, "sev": e.severity, "var": set(), "exc": set(), "tags": set()})
+                merged.append(
+                    {"e": e, "key": key, "sev": e.severity, "var": set(), "exc": set(), "tags": set()}
+                )
             m = merged[i]
             m["sev"] = max(m["sev"], e.severity)
             m["var"].update(e.variants)
@@ -433,7 +439,7 @@ class LexiconDetector:
                     for k in syllable_keys(form):
                         b.add(_bucket_bytes(k), _TERM, i, (_sid_bytes(k), form))
                 if opts.split_chars and len(form) >= 2:
-                    for k, ch in enumerate(form):
+                    for pos, ch in enumerate(form):
                         comps = split_forms(ch)
                         if not comps:
                             continue
@@ -442,10 +448,10 @@ class LexiconDetector:
                             if ch not in split_map[comp]:
                                 split_map[comp].append(ch)
                         left, right = split_ctx.setdefault(ch, (set(), set()))
-                        if k > 0:
-                            left.add(form[k - 1])
-                        if k < len(form) - 1:
-                            right.add(form[k + 1])
+                        if pos > 0:
+                            left.add(form[pos - 1])
+                        if pos < len(form) - 1:
+                            right.add(form[pos + 1])
         if opts.homophones:  # exceptions in syllable space too, so they also shield homophones
             for fx, gid in exc_groups.items():
                 if all(is_cjk(c) for c in fx):
@@ -574,7 +580,10 @@ class LexiconDetector:
                 found[k] = "homophone"
 
     def _latin(
-        self, text: NormalizedText, latin: list[tuple[int, int, int, int]], found: dict[tuple[int, int, int], str]
+        self,
+        text: NormalizedText,
+        latin: list[tuple[int, int, int, int]],
+        found: dict[tuple[int, int, int], str],
     ) -> None:
         """Pinyin and initials count only as whole Latin words of the original text
         (``zha pian`` yes, ``zhapianist`` no)."""
@@ -585,7 +594,9 @@ class LexiconDetector:
                 k = (i, s, e)
                 found[k] = _best(found.get(k), "pinyin" if role == _PINYIN else "initials")
 
-    def _split(self, norm: str, runs: list[tuple[int, int, str]], found: dict[tuple[int, int, int], str]) -> None:
+    def _split(
+        self, norm: str, runs: list[tuple[int, int, str]], found: dict[tuple[int, int, int], str]
+    ) -> None:
         """Recombine component runs (女干 -> 奸) into a third view and look for terms there,
         around the recombined characters only. A run counts only when its neighbours can
         continue some term containing the composed char, and not when one of its components is

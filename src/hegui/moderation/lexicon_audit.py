@@ -82,6 +82,35 @@ class AuditReport:
         return "\n".join(lines)
 
 
+def print_audit(report: AuditReport, console: Any) -> None:
+    """Render the audit as Rich tables: per-risk coverage first, then the quality problems."""
+    from rich.table import Table
+
+    table = Table(title=f"Keyword library: {report.total} terms (minimum {report.total_min})")
+    for col in ("risk", "name", "terms", "minimum", "status"):
+        table.add_column(col)
+    for r in report.risks:
+        status = "[green]OK[/]" if r.ok else "[red]TOO FEW[/]"
+        table.add_row(r.code, r.name_zh, str(r.count), str(r.minimum), status)
+    for code, n in sorted(report.other_counts.items()):
+        table.add_row(code, "", str(n), "-", "")
+    console.print(table)
+    problems = Table(title="Quality")
+    problems.add_column("check")
+    problems.add_column("count", justify="right")
+    problems.add_column("examples")
+    for name, items in (
+        ("duplicates", list(report.duplicates)),
+        ("normalization collisions", list(report.collisions)),
+        ("never-matching terms", report.empty),
+        ("inside common words, no exception", list(report.benign)),
+    ):
+        problems.add_row(name, str(len(items)), "、".join(items[:5]))
+    console.print(problems)
+    verdict = "[green]PASSED[/]" if report.passed else "[red]FAILED[/]"
+    console.print(f"result: {verdict}" + ("" if report.passed else f" ({', '.join(report.failing_risks)})"))
+
+
 def audit_lexicon(lexicon: Lexicon, *, benign: frozenset[str] | None = None) -> AuditReport:
     """Audit ``lexicon``. ``passed`` = the total and all 17 A.1/A.2 minima are met."""
     tax = load_taxonomy()

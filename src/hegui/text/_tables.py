@@ -38,6 +38,7 @@ NO_READING = 0x25A1
 def syllable_char(sid: int) -> str:
     return chr(SYL_BASE + SYL_STEP * sid)
 
+
 # Unicode categories removed before matching: invisible/format/control, surrogates, private use,
 # separators, non-spacing/enclosing marks, all punctuation and symbols (emoji are So/Sk).
 _DELETED_CATEGORIES = frozenset(

@@ -72,9 +72,7 @@ def syllable_readings(term: str) -> list[list[str]]:
 def phonetic_keys(term: str) -> set[str]:
     """The keys of ``term`` in ``NormalizedText.phonetic`` space (one code point per syllable)."""
     ph = phonetics()
-    return {
-        "".join(syllable_char(ph.syllable_id[s]) for s in r) for r in syllable_readings(term)
-    }
+    return {"".join(syllable_char(ph.syllable_id[s]) for s in r) for r in syllable_readings(term)}
 
 
 def pinyin_forms(term: str) -> tuple[set[str], set[str]]:
