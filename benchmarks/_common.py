@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("HEGUI_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def cold_rows(split: str = "train") -> Iterator[dict[str, str]]:

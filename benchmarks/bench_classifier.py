@@ -27,7 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("HEGUI_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 import numpy as np  # noqa: E402
 

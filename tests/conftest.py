@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# The workplace's shared data sets (licences in their README): HEGUI_SHARED_DATA, else next to the checkout.
+SHARED_DATA = Path(os.environ.get("HEGUI_SHARED_DATA", ROOT.parent / "shared" / "data"))
 ARTIFACTS = ROOT / "artifacts"
 
 POSTGRES_URL = os.environ.get("HEGUI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

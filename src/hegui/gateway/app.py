@@ -101,6 +101,7 @@ def create_app(
     moderator_factory: ModeratorFactory | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     routers: Sequence[APIRouter] = (),
+    console: bool = True,
 ) -> FastAPI:
     gw = Gateway(settings, policy, store=store, moderator_factory=moderator_factory, transport=transport)
 
@@ -198,6 +199,10 @@ def create_app(
     # --- mount point: the console and other capabilities add their routers here -------------
     for router in routers:
         app.include_router(router)
+    if console:  # the governance console (hegui.console) under /console, same process and store
+        from hegui.console import install
+
+        install(app)
     return app
 
 

@@ -43,7 +43,16 @@ def _read_part(z: zipfile.ZipFile, name: str, path: Path) -> bytes:
         raise LabelError(path, f"{name} is larger than 16 MiB")
     try:
         return z.read(name)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,  # unsupported zip version or compression method
+        RuntimeError,  # encrypted member
+    ) as exc:
         raise LabelError(path, f"{name} unreadable: {exc}") from None
 
 
