@@ -52,7 +52,7 @@ def main() -> int:
     print(f"texts: {len(texts)} x ~1 KB, {chars:,} chars; detectors: {[d.name for d in mod.detectors]}")
     print(f"{'mode':<34}{'chars/s':>14}{'ratio':>10}")
     print(f"{'whole-text check (baseline)':<34}{chars / t_whole:>14,.0f}{1.0:>10.2f}")
-    for batch in (8, 24, 64):
+    for batch in (8, 24, 64, 128, 256):
         t = best_of(streamed(batch), 2)
         lb = mod.stream().lookback
         print(

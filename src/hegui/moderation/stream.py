@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 # Sentence/segment ends, Chinese punctuation included (some guardrail splitters only know ". ! ?").
 SENTENCE_END = re.compile(r"[。！？；!?;…\n]+|\.(?=\s|$)")
+_END_CHARS = frozenset("。！？；!?;….\n")
 
 _Key = tuple[str, str, str, int, int]
 
@@ -60,6 +61,7 @@ class StreamModerator:
         self._released = 0  # absolute offset: text before it has been released
         self._seg_start = 0  # absolute start of the sentence whole-text detectors have not seen
         self._pending = 0
+        self._parts: list[str] = []  # chunks fed since the last scan
         self._reported: set[_Key] = set()
         self._whole_found: list[Finding] = []
         self.findings: list[Finding] = []  # everything reported so far
@@ -75,17 +77,20 @@ class StreamModerator:
 
     @property
     def received(self) -> int:
-        return self._base + len(self._buf)
+        return self._base + len(self._buf) + sum(map(len, self._parts))
 
     def feed(self, chunk: str) -> StreamUpdate:
+        # Hot path (called per token): append and count only; cleaning and scanning happen per batch.
         if self.closed:
             raise RuntimeError("feed() after close()")
         if self.stopped or not chunk:
             return StreamUpdate(action=self.action, stopped=self.stopped)
-        chunk = clean_text(chunk)
-        self._buf += chunk
+        if not isinstance(chunk, str):
+            raise TypeError(f"chunk must be str, not {type(chunk).__name__}")
+        self._parts.append(chunk)
         self._pending += len(chunk)
-        if self._pending >= self.batch or SENTENCE_END.search(chunk):
+        # A sentence end matters only to whole-text detectors (they judge complete sentences).
+        if self._pending >= self.batch or (self._whole and not _END_CHARS.isdisjoint(chunk)):
             return self._scan(final=False)
         return StreamUpdate(action=self.action)
 
@@ -99,6 +104,10 @@ class StreamModerator:
 
     # --- internals ------------------------------------------------------------------------------
     def _scan(self, final: bool) -> StreamUpdate:
+        if self._parts:
+            # clean_text keeps lengths (one U+FFFD per lone surrogate), so offsets stay valid
+            self._buf += clean_text("".join(self._parts))
+            self._parts = []
         self._pending = 0
         end = self._base + len(self._buf)
         win_start = max(self._base, self._released - self.context)
