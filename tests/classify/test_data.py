@@ -94,7 +94,7 @@ def test_missing_file_and_bad_json(tmp_path: Path) -> None:
         load_examples(tmp_path / "none.csv")
     f = tmp_path / "b.jsonl"
     f.write_text('{"text": "a", "label": 0}\n{oops\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"b.jsonl:2: not valid JSON"):
+    with pytest.raises(DataError, match=r"b.jsonl:2: invalid JSON"):
         load_examples(f)
 
 

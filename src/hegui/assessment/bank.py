@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hegui.taxonomy import load_taxonomy
+from hegui.text.files import json_lines, open_text
 
 Kind = Literal["generated-content", "should-refuse", "should-not-refuse"]
 KINDS: tuple[str, ...] = ("generated-content", "should-refuse", "should-not-refuse")
@@ -197,20 +198,13 @@ def _row_to_item(row: dict[str, Any]) -> BankItem:
 
 
 def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield n, {"__error__": f"invalid JSON: {exc}"}
-                continue
-            yield n, obj if isinstance(obj, dict) else {"__error__": "each line must be a JSON object"}
+    with open_text(path) as fh:
+        for jl in json_lines(fh):
+            yield jl.line, jl.obj if jl.obj is not None else {"__error__": jl.error}
 
 
 def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with open_text(path) as fh:
         reader = csv.DictReader(fh)
         for n, row in enumerate(reader, 2):
             yield n, {(k or "").strip(): v for k, v in row.items()}

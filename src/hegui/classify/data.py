@@ -14,13 +14,14 @@ them; anything else names its columns in a :class:`DatasetSpec`.
 from __future__ import annotations
 
 import csv
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from hegui.taxonomy import is_known_kind
+from hegui.text.files import EncodingError, json_lines, open_text
 
 # COLD topics -> Appendix A codes. Race in COLD covers ethnic groups and skin colour: A2.a.
 COLD_TOPICS = {"race": "A2.a", "region": "A2.d", "gender": "A2.e"}
@@ -59,25 +60,26 @@ class DatasetSpec:
     group_col: str | None = None
 
 
+def _open(path: Path) -> TextIO:
+    try:
+        return open_text(path)
+    except EncodingError as exc:
+        raise DataError(str(exc)) from None
+
+
 def read_rows(path: Path) -> Iterator[dict[str, str]]:
     """Rows of a CSV (UTF-8, BOM tolerated) or JSONL file as string dicts."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8-sig") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise DataError(f"{path}:{lineno}: each line must be a JSON object")
-                yield {str(k): "" if v is None else str(v) for k, v in obj.items()}
+        with _open(path) as fh:
+            for jl in json_lines(fh):
+                if jl.obj is None:
+                    raise DataError(f"{path}:{jl.line}: {jl.error}")
+                yield {str(k): "" if v is None else str(v) for k, v in jl.obj.items()}
     else:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with _open(path) as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise DataError(f"{path}: empty CSV file")

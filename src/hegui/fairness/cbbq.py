@@ -44,6 +44,7 @@ from typing import Any, cast
 import numpy as np
 
 from hegui.fairness.extract import Decision, extract_choice
+from hegui.text.files import EncodingError, json_lines, open_text
 
 W_AMB = 0.4
 W_DISAMB = 0.6
@@ -177,15 +178,16 @@ def read_items(path: str | Path) -> list[McItem]:
         raise CbbqError(f"{p}: no such file")
     items: list[McItem] = []
     seen: set[str] = set()
-    with p.open(encoding="utf-8-sig") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CbbqError(f"{p}:{i}: invalid JSON: {exc.msg}") from None
-            it = parse_item(d, f"{p}:{i}", i)
+    try:
+        fh = open_text(p)
+    except EncodingError as exc:
+        raise CbbqError(str(exc)) from None
+    with fh:
+        for jl in json_lines(fh):
+            i = jl.line
+            if jl.obj is None:
+                raise CbbqError(f"{p}:{i}: {jl.error}")
+            it = parse_item(jl.obj, f"{p}:{i}", i)
             if it.id in seen:
                 # ids must be unique: they key the answer cache
                 it = dc_replace(it, id=f"{it.id}#L{i}")

@@ -6,7 +6,6 @@ A bad record (invalid JSON, missing field, undecodable bytes) becomes an output 
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hegui.moderation.engine import Moderator
+from hegui.text.files import EncodingError, json_lines, open_text
 
 FORMATS = (".jsonl", ".csv", ".txt")
 
@@ -31,36 +31,17 @@ class Record:
     error: str | None = None
 
 
-def detect_encoding(path: Path, chunk: int = 1 << 20) -> str:
-    """``utf-8-sig`` when the whole file is valid UTF-8 (BOM or not), else ``gb18030``.
-
-    GB18030 decodes almost any byte sequence, so it is checked too and a file that is neither
-    fails with the byte offset of the first bad byte.
-    """
-    for enc in ("utf-8-sig", "gb18030"):
-        dec = codecs.getincrementaldecoder(enc)()
-        offset = 0
-        try:
-            with path.open("rb") as fh:
-                while block := fh.read(chunk):
-                    dec.decode(block)
-                    offset += len(block)
-                dec.decode(b"", final=True)
-            return enc
-        except UnicodeDecodeError as exc:
-            bad_at = offset + exc.start
-            continue
-    raise InputError(f"{path}: neither UTF-8 nor GB18030 (first undecodable byte near offset {bad_at})")
-
-
 def read_records(path: Path, text_field: str | None = None) -> Iterator[Record]:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"{path}: unsupported input type {suffix!r}; use one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    enc = detect_encoding(path)
-    with path.open("r", encoding=enc, newline="") as fh:
+    try:
+        fh = open_text(path)
+    except EncodingError as exc:
+        raise InputError(str(exc)) from None
+    with fh:
         if suffix == ".txt":
             yield from _txt(fh)
         elif suffix == ".jsonl":
@@ -75,15 +56,11 @@ def _txt(fh: TextIO) -> Iterator[Record]:
 
 
 def _jsonl(fh: TextIO, field: str) -> Iterator[Record]:
-    for n, line in enumerate(fh, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Record(n, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        if not isinstance(obj, dict) or field not in obj:
+    for jl in json_lines(fh):
+        n, obj = jl.line, jl.obj
+        if obj is None:
+            yield Record(n, None, jl.error)
+        elif field not in obj:
             yield Record(n, None, f"no field {field!r} in this JSON line")
         elif not isinstance(obj[field], str):
             yield Record(n, None, f"field {field!r} is {type(obj[field]).__name__}, not a string")
