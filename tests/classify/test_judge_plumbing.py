@@ -172,12 +172,11 @@ def test_from_policy_and_config_errors() -> None:
 def test_general_judge_against_embedded_local_model() -> None:
     if importlib.util.find_spec("hegui.gateway.local_model") is None:
         pytest.skip("hegui.gateway.local_model is not there yet")
-    from hegui.gateway.local_model import start_local_model
+    from hegui.config import Settings
+    from hegui.gateway.server import local_upstream
 
-    handle = start_local_model("127.0.0.1", 0)
-    try:
-        url = handle.url.rstrip("/")
-        endpoint = url if url.endswith("/v1") else f"{url}/v1"
+    port = _free_port()
+    with local_upstream(Settings(local_model_port=port)) as endpoint:
         cfg = LLMJudgeConfig(enabled=True, endpoint=endpoint, model="local", family="general",
                              retries=1, timeout_s=120, fail="open", max_tokens=128)  # fmt: skip
         det = LLMJudgeDetector(cfg)
@@ -187,5 +186,11 @@ def test_general_judge_against_embedded_local_model() -> None:
         assert det.stats.requests >= 1
         assert all(f.detector == "llm-judge" for f in found)
         assert det.stats.failures in (0, 1)
-    finally:
-        handle.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
