@@ -230,6 +230,16 @@ def test_exception_only_covers_its_own_occurrence(det: LexiconDetector) -> None:
     assert (f.start, f.end) == (7, 9)
 
 
+def test_many_findings_with_deleted_chars_map_back(det: LexiconDetector) -> None:
+    # more findings than the scalar span path handles: the batched path must agree
+    text = "，".join(["诈@骗", "大麻", "zha pian", "洗前犯罪", "强女干"] * 4)
+    found = hits(det, text)  # checks text[start:end] == matched for each
+    assert len(found) >= 20
+    assert found.count(("诈@骗", "诈骗", "normalized")) == 4
+    assert found.count(("洗前犯罪", "洗钱犯罪", "homophone")) == 4
+    assert found.count(("强女干", "强奸", "split")) == 4
+
+
 def test_overlapping_terms_are_all_reported(det: LexiconDetector) -> None:
     rules = {r for _, r, _ in hits(det, "电信诈骗")}
     assert rules == {"诈骗", "电信诈骗"}

@@ -45,6 +45,7 @@ def norm(s: str) -> str:
         ("诈\U000e0041骗", "诈骗"),  # tag character
         ("e\u0301", "e"),  # combining mark
         ("⿰氵去", "氵去"),  # ideographic description character
+        ("诈\x00骗", "诈骗"),  # NUL is deleted by ``fold`` as by ``normalize``
     ],
 )
 def test_fold_kinds(raw: str, expected: str) -> None:
@@ -83,6 +84,28 @@ def test_phonetic_view_maps_homophones_together() -> None:
     assert normalize("诈骗").phonetic != normalize("诈钱").phonetic
     mixed = normalize("ab诈1")
     assert mixed.phonetic[:2] == "ab" and mixed.phonetic[3] == "1"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["诈@骗，詐騙！hello Ｗorld", "诈骗abc", "𝐟x😀𠀀诈，骗", "\x00诈\x00", "，。！", "a"],
+)
+def test_lazy_views_agree_with_the_normalized_text(text: str) -> None:
+    from hegui.text._tables import BUCKET_DELETED, syllable_bucket
+
+    nt = normalize(text)
+    n = len(nt.normalized)
+    # folded: the code points of ``normalized``
+    assert [int(c) for c in nt.folded] == [ord(c) for c in nt.normalized]
+    # view8 gathers on the original and cuts the deleted chars: same as a per-char lookup
+    table = syllable_bucket()
+    assert nt.view8(table) == bytes(int(table[ord(c)]) for c in nt.normalized)
+    assert BUCKET_DELETED not in nt.view8(table)
+    # spans (short and long batches) == span one by one
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, min(n, i + 3) + 1)]
+    for batch in (pairs[:3], pairs):
+        starts, ends = nt.spans([p[0] for p in batch], [p[1] for p in batch])
+        assert list(zip(starts, ends, strict=True)) == [nt.span(s, e) for s, e in batch]
 
 
 def test_identity_constructor_for_raw_text() -> None:

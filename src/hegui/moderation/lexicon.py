@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import ahocorasick_rs
-import numpy as np
 
 from hegui.moderation.types import Finding
 from hegui.taxonomy import EXTRA_KINDS, load_taxonomy
 from hegui.text import NormalizedText, fold, is_cjk
-from hegui.text._tables import phonetics, syllable_bucket, syllable_index
+from hegui.text._tables import BUCKETS, char_syllable_ids, phonetics, syllable_bucket
 from hegui.text.forms import benign_words, pinyin_forms, split_forms, syllable_readings
 
 if TYPE_CHECKING:
@@ -437,7 +436,7 @@ class LexiconDetector:
                             a.add(p, _INITIALS, i)
                 if opts.homophones and len(form) >= opts.homophone_min_chars:
                     for k in syllable_keys(form):
-                        b.add(_bucket_bytes(k), _TERM, i, (_sid_bytes(k), form))
+                        b.add(_bucket_bytes(k), _TERM, i, (k, form))
                 if opts.split_chars and len(form) >= 2:
                     for pos, ch in enumerate(form):
                         comps = split_forms(ch)
@@ -456,7 +455,7 @@ class LexiconDetector:
             for fx, gid in exc_groups.items():
                 if all(is_cjk(c) for c in fx):
                     for k in syllable_keys(fx):
-                        b.add(_bucket_bytes(k), _EXC, gid, (_sid_bytes(k), fx))
+                        b.add(_bucket_bytes(k), _EXC, gid, (k, fx))
         for comp, chars in split_map.items():
             for ch in chars:
                 a.add(comp, _SPLIT, -1, ch)
@@ -465,7 +464,7 @@ class LexiconDetector:
         self._b_targets, self._b = b.targets, b.automaton()
         self._split_ctx = {ch: (frozenset(lt), frozenset(rt)) for ch, (lt, rt) in split_ctx.items()}
         self._benign = benign_words() if split_map else frozenset()
-        self._sid = syllable_index() if self._b is not None else None
+        self._sid_of = char_syllable_ids() if self._b is not None else {}
         self._bucket = syllable_bucket() if self._b is not None else None
         # term-only automaton for the recombined (split) view
         terms_only = _Patterns()
@@ -501,14 +500,16 @@ class LexiconDetector:
             return []
         found: dict[tuple[int, int, int], str] = {}
         if self._a is not None:
+            # a str haystack, not our own UTF-8 bytes: ahocorasick-rs converts the byte offsets
+            # of the hits to characters in Rust, cheaper than any Python conversion (measured:
+            # bytes + conversion in Python was 4 us per message slower)
             hits = self._a.find_matches_as_indexes(norm, overlapping=True)
             if hits:
                 self._terms(text, hits, found)
-        if self._b is not None:
-            cps = text.folded
-            hits = self._b.find_matches_as_indexes(self._bucket[cps].tobytes(), overlapping=True)  # type: ignore[index]
+        if self._b is not None and self._bucket is not None:
+            hits = self._b.find_matches_as_indexes(text.view8(self._bucket), overlapping=True)
             if hits:
-                self._homophones(norm, cps, hits, found)
+                self._homophones(norm, hits, found)
         return self._findings(text, found) if found else []
 
     def _terms(
@@ -518,15 +519,22 @@ class LexiconDetector:
         latin: list[tuple[int, int, int, int]] = []
         runs: list[tuple[int, int, str]] = []
         targets = self._a_targets
+        norm = text.normalized
+        n = len(norm)
+        ctx = self._split_ctx
         for pid, s, e in hits:
             for role, i, extra in targets[pid]:
-                if role <= _VARIANT:
+                if role == _SPLIT:
+                    # component runs are most of the hits in ordinary text; keep only those whose
+                    # neighbours can continue a term containing the composed char
+                    left, right = ctx[extra]
+                    if (s > 0 and norm[s - 1] in left) or (e < n and norm[e] in right):
+                        runs.append((s, e, extra))
+                elif role <= _VARIANT:
                     k = (i, s, e)
                     found[k] = _best(found.get(k), "variant" if role == _VARIANT else "normalized")
                 elif role == _EXC:
                     exc.setdefault(i, []).append((s, e))
-                elif role == _SPLIT:
-                    runs.append((s, e, extra))
                 else:
                     latin.append((i, s, e, role))
         if exc:
@@ -551,25 +559,27 @@ class LexiconDetector:
     def _homophones(
         self,
         norm: str,
-        cps: np.ndarray,
         hits: list[tuple[int, int, int]],
         found: dict[tuple[int, int, int], str],
     ) -> None:
         """Candidates come from one-byte syllable buckets; keep those whose exact syllable ids
-        match, and that are not the term itself (automaton A reports those)."""
-        assert self._sid is not None
-        sids: bytes | None = None  # exact syllable ids, two bytes per character, when needed
+        match, and that are not the term itself (automaton A reports those). The ids of the few
+        candidate characters are looked up one by one (a dict), not gathered for the whole
+        text."""
+        sid = self._sid_of.get
         exc: dict[int, list[tuple[int, int]]] = {}
         cand: list[tuple[int, int, int]] = []
         for pid, s, e in hits:
+            seg = norm[s:e]
+            ids: tuple[int | None, ...] | None = None
             for role, i, (key, form) in self._b_targets[pid]:
-                if norm[s:e] == form:  # the form itself: automaton A reports terms
+                if seg == form:  # the form itself: automaton A reports terms
                     if role == _EXC:
                         exc.setdefault(i, []).append((s, e))
                     continue
-                if sids is None:
-                    sids = self._sid[cps].tobytes()
-                if sids[2 * s : 2 * e] != key:
+                if ids is None:
+                    ids = tuple(map(sid, seg))
+                if ids != key:
                     continue  # same buckets, different syllables
                 if role == _EXC:
                     exc.setdefault(i, []).append((s, e))
@@ -599,18 +609,10 @@ class LexiconDetector:
     ) -> None:
         """Recombine component runs (女干 -> 奸) into a third view and look for terms there,
         around the recombined characters only. A run counts only when its neighbours can
-        continue some term containing the composed char, and not when one of its components is
-        bound into an ordinary word with its neighbour (女干部: 干部), so ordinary text does not
-        turn into terms by accident."""
+        continue some term containing the composed char (checked by ``_terms``), and not when
+        one of its components is bound into an ordinary word with its neighbour (女干部: 干部),
+        so ordinary text does not turn into terms by accident."""
         n = len(norm)
-        ctx = self._split_ctx
-        runs = [
-            (s, e, ch)
-            for s, e, ch in runs
-            if (s > 0 and norm[s - 1] in ctx[ch][0]) or (e < n and norm[e] in ctx[ch][1])
-        ]
-        if not runs:
-            return
         benign = self._benign
         runs.sort(key=lambda t: (t[0], -(t[1] - t[0])))
         chosen: list[tuple[int, int, str]] = []
@@ -661,31 +663,25 @@ class LexiconDetector:
                     found[k] = _best(found.get(k), "split")
 
     def _findings(self, text: NormalizedText, found: dict[tuple[int, int, int], str]) -> list[Finding]:
-        keys = sorted(found, key=lambda k: (k[1], k[2], k[0]))
+        keys = sorted(found, key=_by_position)
         os_, oe = text.spans([k[1] for k in keys], [k[2] for k in keys])
         orig = text.original
         scores = self.options.scores
+        entries = self._entries
+        name = self.name
         out = []
-        for k, a, b in zip(keys, os_.tolist(), oe.tolist(), strict=True):
-            ent = self._entries[k[0]]
+        for k, a, b in zip(keys, os_, oe, strict=True):
+            ent = entries[k[0]]
             kind = found[k]
             if ent.latin and kind in ("normalized", "variant") and not _whole_word(orig, a, b):
                 continue
             matched = orig[a:b]
             if kind == "normalized" and matched == ent.term:
                 kind = "exact"
+            # positional: keyword arguments double the cost of building the frozen dataclass
+            # (risk, detector, start, end, matched, severity, score, rule, variant)
             out.append(
-                Finding(
-                    risk=ent.risk,
-                    detector=self.name,
-                    start=a,
-                    end=b,
-                    matched=matched,
-                    severity=ent.severity,
-                    score=scores.get(kind, 1.0),
-                    rule=ent.term,
-                    variant=kind,
-                )
+                Finding(ent.risk, name, a, b, matched, ent.severity, scores.get(kind, 1.0), ent.term, kind)
             )
         return out
 
@@ -697,11 +693,11 @@ def syllable_keys(form: str) -> list[tuple[int, ...]]:
 
 
 def _bucket_bytes(ids: tuple[int, ...]) -> bytes:
-    return bytes((i - 1) % 255 + 1 for i in ids)
+    return bytes((i - 1) % BUCKETS + 1 for i in ids)
 
 
-def _sid_bytes(ids: tuple[int, ...]) -> bytes:
-    return np.asarray(ids, dtype=np.uint16).tobytes()
+def _by_position(k: tuple[int, int, int]) -> tuple[int, int, int]:
+    return k[1], k[2], k[0]
 
 
 def _best(old: str | None, new: str) -> str:

@@ -195,12 +195,27 @@ def syllable_index() -> np.ndarray:
 
 
 @cache
+def char_syllable_ids() -> dict[str, int]:
+    """Folded CJK char -> 1 + its syllable id (the values of ``syllable_index`` as a dict, for
+    looking up a few characters without touching numpy)."""
+    ph = phonetics()
+    return {ch: ph.syllable_id[s] + 1 for ch, s in ph.char_syllable.items()}
+
+
+BUCKETS = 254  # syllable buckets are bytes 1..254; 0 = not a syllable; 0xFF = deleted char
+BUCKET_DELETED = 0xFF
+
+
+@cache
 def syllable_bucket() -> np.ndarray:
-    """``BUCKET[cp]``: the syllable folded into one byte (1..255; 0 = not a syllable). Homophone
-    search runs on these bytes, one byte per character, and verifies candidates on the exact ids
-    (``syllable_index``): 3x fewer automaton steps than UTF-8 (measured)."""
+    """``BUCKET[cp]``: the syllable folded into one byte (1..254; 0 = not a syllable; and 0xFF at
+    ``DELETE`` so that ``NormalizedText.view8`` can apply it to the original's folded code points
+    and cut the deleted ones out). Homophone search runs on these bytes, one byte per character,
+    and verifies candidates on the exact ids (``syllable_index``): 3x fewer automaton steps than
+    UTF-8 (measured)."""
     sid = syllable_index().astype(np.int64)
-    b = np.where(sid > 0, (sid - 1) % 255 + 1, 0).astype(np.uint8)
+    b = np.where(sid > 0, (sid - 1) % BUCKETS + 1, 0).astype(np.uint8)
+    b[DELETE] = BUCKET_DELETED
     b.setflags(write=False)
     return b
 

@@ -25,7 +25,13 @@ STROKES = frozenset("一丨丶丿乙乚乛亅")
 def _fold_map() -> dict[int, int | None]:
     table = fold_table()
     changed = np.flatnonzero(table != np.arange(len(table), dtype=np.uint32))
-    return {int(cp): (None if int(table[cp]) == DELETE else int(table[cp])) for cp in changed}
+    out: dict[int, int | None] = {
+        int(cp): (None if int(table[cp]) == DELETE else int(table[cp])) for cp in changed
+    }
+    # U+0000 maps to itself numerically (DELETE == 0) so the comparison above misses it, but it
+    # is deleted like every control character: ``fold`` must agree with ``normalize``
+    out[DELETE] = None
+    return out
 
 
 def fold(text: str) -> str:
