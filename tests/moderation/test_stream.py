@@ -1,6 +1,7 @@
 """StreamModerator must give the same findings as a whole-text check, however the text is cut,
 and never release refused text."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,3 +104,23 @@ def test_feed_after_stop_releases_nothing():
     out = "".join(sm.feed(c).release for c in "你好诈骗后面的话")
     assert out == "你好" and sm.stopped
     assert sm.feed("更多").release == "" and sm.close().stopped
+
+
+def test_bad_chunks_and_misuse_fail_clearly() -> None:
+    sm = Moderator().stream(batch=4)
+    sm.feed("你好")
+    sm.feed(b"\xe4\xbd\xa0".decode() + "啊")  # str from bytes is fine
+    with pytest.raises(TypeError, match="chunks must be str, not bytes"):
+        sm.feed(b"abc")  # type: ignore[arg-type]
+        sm.close()
+    sm = Moderator().stream()
+    sm.feed("好的")
+    sm.close()
+    with pytest.raises(RuntimeError, match=r"feed\(\) after close\(\)"):
+        sm.feed("再来")
+
+
+def test_lone_surrogates_are_released_as_replacement_characters() -> None:
+    sm = Moderator().stream(batch=2)
+    out = sm.feed("ab\ud800cd").release + sm.close().release
+    assert out == "ab\ufffdcd"

@@ -62,6 +62,8 @@ class StreamModerator:
         self._seg_start = 0  # absolute start of the sentence whole-text detectors have not seen
         self._pending = 0
         self._parts: list[str] = []  # chunks fed since the last scan
+        self._open = True  # neither stopped nor closed: feed() takes its fast path
+        self._idle = StreamUpdate(action=Action.ALLOW)  # what an idle feed() returns (read-only)
         self._reported: set[_Key] = set()
         self._whole_found: list[Finding] = []
         self.findings: list[Finding] = []  # everything reported so far
@@ -80,19 +82,17 @@ class StreamModerator:
         return self._base + len(self._buf) + sum(map(len, self._parts))
 
     def feed(self, chunk: str) -> StreamUpdate:
-        # Hot path (called per token): append and count only; cleaning and scanning happen per batch.
+        # Hot path, called once per token: append and count only. Cleaning, type errors and
+        # scanning happen once per batch in _scan; an idle step returns one shared, empty update.
+        if self._open and chunk:
+            self._parts.append(chunk)
+            self._pending += len(chunk)
+            if self._pending >= self.batch or (self._whole and not _END_CHARS.isdisjoint(chunk)):
+                return self._scan(final=False)
+            return self._idle
         if self.closed:
             raise RuntimeError("feed() after close()")
-        if self.stopped or not chunk:
-            return StreamUpdate(action=self.action, stopped=self.stopped)
-        if not isinstance(chunk, str):
-            raise TypeError(f"chunk must be str, not {type(chunk).__name__}")
-        self._parts.append(chunk)
-        self._pending += len(chunk)
-        # A sentence end matters only to whole-text detectors (they judge complete sentences).
-        if self._pending >= self.batch or (self._whole and not _END_CHARS.isdisjoint(chunk)):
-            return self._scan(final=False)
-        return StreamUpdate(action=self.action)
+        return StreamUpdate(action=self.action, stopped=self.stopped)
 
     def close(self) -> StreamUpdate:
         """End of stream: scan and release the rest."""
@@ -100,14 +100,20 @@ class StreamModerator:
             return StreamUpdate(action=self.action, stopped=self.stopped)
         upd = self._scan(final=True) if not self.stopped else StreamUpdate(action=self.action, stopped=True)
         self.closed = True
+        self._open = False
         return upd
 
     # --- internals ------------------------------------------------------------------------------
     def _scan(self, final: bool) -> StreamUpdate:
         if self._parts:
+            parts, self._parts = self._parts, []
+            try:
+                joined = "".join(parts)
+            except TypeError:
+                bad = next(p for p in parts if not isinstance(p, str))
+                raise TypeError(f"chunks must be str, not {type(bad).__name__}") from None
             # clean_text keeps lengths (one U+FFFD per lone surrogate), so offsets stay valid
-            self._buf += clean_text("".join(self._parts))
-            self._parts = []
+            self._buf += clean_text(joined)
         self._pending = 0
         end = self._base + len(self._buf)
         win_start = max(self._base, self._released - self.context)
@@ -151,8 +157,11 @@ class StreamModerator:
             self.action = max(self.action, a)
         self.findings.extend(out)
         self._released = release_to
+        if self.action != self._idle.action:
+            self._idle = StreamUpdate(action=self.action)
         if stop_at is not None:
             self.stopped = True
+            self._open = False
             self._buf = ""
             self._base = end
             return StreamUpdate(text, out, self.action, True, self.policy.stream_cut_message)
