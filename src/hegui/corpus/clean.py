@@ -90,7 +90,8 @@ def clean_shard(shard: Shard, cfg: ScanConfig, out_dir: str, name: str, drop_act
             verdict = mod.check(rec.text, role=cfg.role)
             if verdict.action >= drop_at:
                 counts["removed"] += 1
-                reason = f"{verdict.action}: {','.join(verdict.risks)}"
+                # sorted: the same risks in another finding order are the same reason
+                reason = f"{verdict.action}: {','.join(sorted(set(verdict.risks)))}"
                 counts[reason] += 1
                 rm.write(
                     json.dumps(
