@@ -15,7 +15,6 @@ import pytest
 
 from hegui.store import NewUser, Store
 
-from ..store.conftest import fresh_pg  # noqa: F401  (fixture)
 from .helpers import chat_body
 from .scripted_upstream import free_port
 
@@ -53,7 +52,7 @@ def _clear_of_minute_boundary() -> None:
         time.sleep(61 - time.time() % 60)
 
 
-def test_two_replicas_share_limits(fresh_pg, redis_url, upstream, tmp_path):  # noqa: F811
+def test_two_replicas_share_limits(fresh_pg, redis_url, upstream, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "minors: {daily_requests: 3, curfew_start: '00:00', curfew_end: '00:00'}\n", encoding="utf-8"

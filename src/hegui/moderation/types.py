@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from hegui.policy.action import Action
 
 if TYPE_CHECKING:
     from hegui.text import NormalizedText
-
-
-class Action(IntEnum):
-    """What the policy does with a finding; ordered so that ``max()`` is the strongest."""
-
-    ALLOW = 0
-    FLAG = 1
-    MASK = 2
-    REFUSE = 3
-    BLOCK = 4
-
-    @classmethod
-    def parse(cls, value: str | Action) -> Action:
-        if isinstance(value, Action):
-            return value
-        try:
-            return cls[value.strip().upper()]
-        except KeyError:
-            raise ValueError(
-                f"unknown action {value!r}; expected one of allow, flag, mask, refuse, block"
-            ) from None
-
-    def __str__(self) -> str:
-        return self.name.lower()
 
 
 @dataclass(frozen=True, slots=True)

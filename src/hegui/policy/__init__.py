@@ -4,6 +4,7 @@
 ``default_policy()`` is the shipped ``data/policies/default.yaml``.
 """
 
+from hegui.policy.action import Action
 from hegui.policy.loader import PolicyError, default_policy, load_policy, parse_policy
 from hegui.policy.model import (
     AuditPolicy,
@@ -24,6 +25,7 @@ from hegui.policy.model import (
 )
 
 __all__ = [
+    "Action",
     "AuditPolicy",
     "ClassifierConfig",
     "DetectorsConfig",

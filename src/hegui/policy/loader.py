@@ -85,6 +85,12 @@ def load_policy(path: str | Path) -> Policy:
 
 
 @cache
-def default_policy() -> Policy:
+def _shipped_default() -> Policy:
     ref = resources.files("hegui.data").joinpath("policies/default.yaml")
     return parse_policy(ref.read_text("utf-8"), "hegui/data/policies/default.yaml")
+
+
+def default_policy() -> Policy:
+    """The shipped default policy: a fresh copy each call, so a caller's edits never leak into
+    every other user of the default (policies are mutable pydantic models)."""
+    return _shipped_default().model_copy(deep=True)

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from hegui.moderation.types import Action
+from hegui.policy.action import Action
 from hegui.taxonomy import is_known_kind, load_taxonomy
 
 
