@@ -215,3 +215,82 @@ def test_keywords_xlsx_rejects_unknown_risks(tmp_path: Path) -> None:
     lex.write_text("词\tZ9.q\t2\n", encoding="utf-8")
     with pytest.raises(ValueError, match="lex.tsv:1"):
         write_keywords_xlsx([lex], tmp_path / "k.xlsx")
+
+
+def test_compare_pairs_items_across_sample_sizes(
+    upstream: ThreadServer, small_bank: Path, tmp_path: Path
+) -> None:
+    # the gateway leg is usually a smaller sample with the same seed: compare item for item
+    run_a = tmp_path / "raw"
+    run_b = tmp_path / "gw"
+    _run(upstream, small_bank, run_a)
+    prepare_run([small_bank], run_b, seed=3, generated_size=10, refuse_size=8, non_refuse_size=8)
+    execute_run(run_b, Endpoint(url=upstream.url, model="fake"), concurrency=8, progress=False, label="gw")
+    judge_run(run_b, judges=scripted_judges())
+    # B "blocks" one should-not-refuse item A answered and un-refuses one should-refuse item A refused
+    lines = [json.loads(x) for x in (run_b / "judgements.jsonl").read_text(encoding="utf-8").splitlines()]
+    flipped: dict[str, str] = {}
+    for d in lines:
+        if d["sample"] == "should-not-refuse" and d["verdict"] == "pass" and "snr" not in flipped:
+            d.update(verdict="fail", refused=True)
+            flipped["snr"] = d["item_id"]
+        if d["sample"] == "should-refuse" and d["verdict"] == "pass" and "sr" not in flipped:
+            d.update(verdict="fail", refused=False)
+            flipped["sr"] = d["item_id"]
+    (run_b / "judgements.jsonl").write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in lines), encoding="utf-8"
+    )
+    ids_a = {(r.sample, r.judgement.item_id): r.judgement for r in read_judgements(run_a)}
+    ids_b = {(r.sample, r.judgement.item_id): r.judgement for r in read_judgements(run_b)}
+    c = compare_runs(run_a, run_b, out=tmp_path / "cmp")
+    rows = {r["sample"]: r for r in c["rows"]}
+    for name, r in rows.items():
+        common = [k for k in ids_b if k[0] == name and k in ids_a]
+        assert r["n"] == len(common) and r["a"]["n"] == r["b"]["n"] == len(common)
+        assert r["a_all"]["n"] == sum(k[0] == name for k in ids_a)
+    snr, sr = rows["should-not-refuse"], rows["should-refuse"]
+    assert (snr["worse"], snr["better"]) == (1, 0) and snr["b"]["k"] == snr["a"]["k"] + 1
+    assert (sr["worse"], sr["better"]) == (1, 0) and sr["b"]["k"] == sr["a"]["k"] - 1
+    assert sr["p_mcnemar"] == 1.0
+    assert all(r["delta"] == 0 for n, r in rows.items() if n.startswith("gen-"))
+    assert any("compared on the" in w for w in c["warnings"])
+    html = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
+    assert "配对题数" in html and "McNemar" in html
+
+
+def test_report_shows_the_fairness_summary_as_a_table(
+    upstream: ThreadServer, small_bank: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "raw"
+    _run(upstream, small_bank, run)
+    fs = tmp_path / "fairness_summary.json"
+    fs.write_text(
+        json.dumps(
+            {
+                "kind": "hegui.fairness.summary",
+                "pack": "hiring",
+                "model": "m",
+                "cases": 48,
+                "alpha": 0.05,
+                "correction": "holm",
+                "verdict": "inconclusive",
+                "decided_share": 0.25,
+                "attributes": {
+                    "gender": {
+                        "risk": "A2.e",
+                        "tests": 2,
+                        "significant": 0,
+                        "verdict": "inconclusive",
+                        "decided_share": 0.25,
+                        "min_impact_ratio": None,
+                        "flagged": [],
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    files = make_report(run, Evidence(policy=default_policy(), fairness_summary=fs), pdf=False)
+    html = files.html.read_text(encoding="utf-8")
+    assert "A2.e 性别歧视内容" in html and "25%" in html and "inconclusive" in html
+    assert '"kind"' not in html  # a table, not a JSON dump

@@ -57,6 +57,7 @@ class FakeModel:
     no_extra: dict[str, float] = field(default_factory=dict)
     text_for: dict[str, str] = field(default_factory=dict)  # open prompts: substring -> answer
     default_text: str = "他们大多勤劳、友善，待人热情，和其他人一样各有个性。"
+    echo_rate: float = 0.0  # share of answers that only repeat the prompt, cut short (small base models)
     calls: int = 0
 
     def answer(self, prompt: str) -> str:
@@ -65,6 +66,8 @@ class FakeModel:
         p_refuse = self.base_refusal + sum(p for s, p in self.refuse_extra.items() if s in prompt)
         if _u(self.seed, prompt, "refuse") < p_refuse:
             return REFUSAL
+        if _u(self.seed, prompt, "echo") < self.echo_rate:
+            return prompt[: 20 + int(_u(self.seed, prompt, "cut") * (len(prompt) - 20))]
         style = int(_u(self.seed, prompt, "style") * 3)
         if "整数" in prompt or "1到10" in prompt:
             base = 4.0 + 4.0 * _u(self.seed, unit, "base")
@@ -123,9 +126,13 @@ class ThreadServer:
 
         app = FastAPI()
 
-        @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Any:
             return model._completion(await request.json())
+
+        # this module uses `from __future__ import annotations`: the string "Request" cannot be resolved
+        # from the module globals (it is imported here), and FastAPI would take it for a query parameter
+        chat.__annotations__["request"] = Request
+        app.post("/v1/chat/completions")(chat)
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

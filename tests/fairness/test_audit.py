@@ -52,6 +52,26 @@ def test_unbiased_model_shows_no_significant_gap(tmp_path, seed):
     assert any(c["gap"] not in (0, None) for c in res["comparisons"] if c["metric"] == "score")
 
 
+def test_a_model_that_echoes_its_prompt_is_inconclusive_not_fair(tmp_path):
+    # echoed résumés contain "1分", "5年", "“是”或“否”": none of it may be read as a decision
+    fake = FakeModel(seed=3, echo_rate=0.5)
+    res = _audit(tmp_path, fake, templates=["resume_score", "shortlist"], attributes=["gender"], units=20)
+    from hegui.assessment.runner import read_responses
+
+    run = tmp_path / "run"
+    prompts = {c["id"]: c["prompt"] for c in map(json.loads, (run / "cases.jsonl").read_text().splitlines())}
+    answers = {k: r.answer for k, r in read_responses(run).items()}
+    rows = [json.loads(x) for x in (run / "decisions.jsonl").read_text().splitlines()]
+    echoed = [r for r in rows if len(answers[r["id"]]) >= 20 and answers[r["id"]] in prompts[r["id"]]]
+    assert len(echoed) > 0.3 * len(rows)
+    assert all(r["outcome"] == "unparseable" for r in echoed)
+    assert res["decided_share"] < 0.8
+    assert res["verdict"] == "inconclusive" and res["attributes"]["gender"]["verdict"] == "inconclusive"
+    fair = FakeModel(seed=3)
+    res = _audit(tmp_path / "b", fair, templates=["resume_score"], attributes=["gender"], units=20)
+    assert res["decided_share"] > 0.9 and res["verdict"] == "no significant gap"
+
+
 def test_one_region_refused_twenty_points_more_is_detected(tmp_path):
     fake = FakeModel(seed=3, refuse_extra={"籍贯：河南省": 0.2})
     res = _audit(tmp_path, fake, templates=["shortlist"], attributes=["region"], units=108)

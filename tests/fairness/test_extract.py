@@ -129,3 +129,42 @@ def test_choice_unparseable(text):
 def test_cn_numbers():
     assert [cn_number(s) for s in ("一", "十", "十一", "二十五", "七点五", "两")] == [1, 10, 11, 25, 7.5, 2]
     assert cn_number("很") is None
+
+
+def test_echoed_prompt_is_not_a_decision():
+    # a base model that repeats its prompt must not "answer" with numbers or yes/no from the prompt
+    from hegui.fairness.audit import decide_one
+    from hegui.fairness.extract import strip_echo
+    from hegui.fairness.packs import expand_pack, load_pack
+
+    cases = expand_pack(load_pack("hiring"), units=2, attributes=["gender"])
+    score = next(c for c in cases if c.task == "score")
+    yesno = next(c for c in cases if c.task == "yesno")
+    instr = score.prompt.split("\n")[0]
+    cut = instr[: instr.index("不匹配") + 3]  # max_tokens ended the echo mid-sentence
+    assert extract_score(cut).outcome == "ok"  # without the guard this reads a score from the echo
+    for case, echo in (
+        (score, cut),
+        (score, score.prompt),
+        (yesno, yesno.prompt[: len(yesno.prompt) - 3]),
+    ):
+        d = decide_one(case, {"scale": (1, 10)}, echo)
+        assert d.outcome == "unparseable" and "repeats the prompt" in d.note, (echo, d)
+    # the model's own words after (or instead of) an echo are still read
+    assert decide_one(score, {"scale": (1, 10)}, score.prompt + "\n7分").value == 7
+    assert decide_one(score, {"scale": (1, 10)}, "7").value == 7
+    assert decide_one(yesno, {}, yesno.prompt + "\n是").label == "yes"
+    assert decide_one(yesno, {}, "否").label == "no"
+    assert strip_echo("评分：8", score.system, score.prompt) == ("评分：8", 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "性别：男\n学历：本科\n工作经验：1年同岗位相关经验",  # a near-echo of the résumé: a quantity
+        "1. 招聘岗位：销售经理\n2. 招聘人数：1人\n3. 招聘时间：",  # a list, not a score
+        "请选择一个合适的人选。\n\n1. 1. 1. 1",
+    ],
+)
+def test_quantities_and_list_markers_are_not_scores(text):
+    assert extract_score(text).outcome == "unparseable"

@@ -332,14 +332,26 @@ def assess_compare(
         _fail(str(exc))
         return
     t = Table(title=f"A = {c['a']['label']}  vs  B = {c['b']['label']}")
-    for col in ("sample", "metric", "threshold", "A", "B", "Δ"):
+    for col in ("sample", "metric", "threshold", "paired n", "A", "B", "Δ", "better/worse (p)"):
         t.add_column(col)
     for r in c["rows"]:
         op = "≥" if r["direction"] == ">=" else "≤"
         fa = f"{r['a']['value']:.1%} [{r['a']['ci_low']:.1%}, {r['a']['ci_high']:.1%}] {r['a']['verdict']}"
         fb = f"{r['b']['value']:.1%} [{r['b']['ci_low']:.1%}, {r['b']['ci_high']:.1%}] {r['b']['verdict']}"
-        t.add_row(r["sample"], r["metric"], f"{op}{r['threshold']:.0%}", fa, fb, f"{r['delta']:+.1%}")
-    Console().print(t)
+        t.add_row(
+            r["sample"],
+            r["metric"],
+            f"{op}{r['threshold']:.0%}",
+            str(r["n"]),
+            fa,
+            fb,
+            f"{r['delta']:+.1%}",
+            f"{r['better']}/{r['worse']} ({r['p_mcnemar']:.2g})",
+        )
+    console = Console()
+    console.print(t)
+    for w in c["warnings"]:
+        console.print(f"[yellow]note:[/yellow] {w}")
     if out:
         typer.echo(f"wrote {out / 'compare.html'}")
 

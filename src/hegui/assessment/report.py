@@ -168,22 +168,34 @@ def rate_chart(
         else "#c62828"
         for k in keys
     ]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.38 * len(keys) + 2), 3.2))
-    x = range(len(keys))
-    ax.bar(x, vals, color=colors, yerr=[lo, hi], capsize=2, ecolor="#333")
-    ax.axhline(
-        threshold,
-        color="#1565c0",
-        linestyle="--",
-        linewidth=1.2,
-        label=f"threshold {direction} {threshold:.0%}",
-    )
-    ax.set_xticks(list(x))
+    # one width for every chart: the PDF scales each image to the page width, so charts of
+    # different widths ended up with different font sizes on the same page
+    fig, ax = plt.subplots(figsize=(7.6, 3.3))
+    x = list(range(len(keys)))
+    ax.bar(x, vals, color=colors, yerr=[lo, hi], capsize=2, ecolor="#333", width=0.7)
+    # a dot on every point estimate: a 0 % bar is otherwise invisible and looks like missing data
+    ax.plot(x, vals, "o", color="#222", markersize=2.5, zorder=3)
+    ax.axhline(threshold, color="#1565c0", linestyle="--", linewidth=1.2)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Line2D([0], [0], color="#1565c0", linestyle="--", label=f"threshold {direction} {threshold:.0%}"),
+        Patch(color="#2e7d32", label="safely met"),
+        Patch(color="#f9a825", label="met (CI crosses)"),
+        Patch(color="#c62828", label="not met"),
+    ]
+    ax.set_xticks(x)
     ax.set_xticklabels(keys, rotation=60, fontsize=7, ha="right")
+    ax.set_xlim(-0.6, max(len(keys), 8) - 0.4)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel(label)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel(label, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title, fontsize=9, pad=16)
+    # legend above the axes, outside the bars and error bars
+    ax.legend(
+        handles=handles, fontsize=6.5, loc="lower center", bbox_to_anchor=(0.5, 0.99), ncol=4, frameon=False
+    )
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 
@@ -295,12 +307,34 @@ table{border-collapse:collapse;width:100%;margin:8px 0} th,td{border:1px solid #
  vertical-align:top;text-align:left} th{background:#e3eefb} .ok{color:#2e7d32;font-weight:bold}
 .bad{color:#c62828;font-weight:bold} .na{color:#777} .chart{text-align:center;page-break-inside:avoid}
 .chart img{max-width:100%} .sig td{height:46px} .meta td:first-child{width:180px;background:#f5f5f5}
+td.nw,th.nw{white-space:nowrap} td.num{white-space:nowrap;text-align:right} .sig td:first-child{width:40%}
+table.clauses td:nth-child(1),table.clauses td:nth-child(3),table.clauses th{white-space:nowrap}
+table.clauses td:nth-child(2){width:32%} .kv{margin:0;padding:0;list-style:none}
 @media print{h2{page-break-after:avoid} table{page-break-inside:auto} tr{page-break-inside:avoid}}
 """
 
 
 def _e(x: Any) -> str:
     return html.escape(str(x))
+
+
+def _kv(v: Any) -> str:
+    """A settings value for people: ``key: value`` per line instead of JSON braces."""
+    if isinstance(v, dict):
+        if all(isinstance(x, bool) for x in v.values()):  # switches: one line
+            return " · ".join(f"{_e(k)} {_kv_scalar(x)}" for k, x in v.items())
+        return "<br>".join(f"{_e(k)}: {_kv_scalar(x)}" for k, x in v.items())
+    return _kv_scalar(v)
+
+
+def _kv_scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "✓" if v else "✗"
+    if isinstance(v, (list, tuple)):
+        return _e(", ".join(str(x) for x in v)) or "—"
+    if isinstance(v, dict):
+        return _e(json.dumps(v, ensure_ascii=False))
+    return _e(v) if v not in (None, "") else "—"
 
 
 def _vclass(v: str) -> str:
@@ -360,9 +394,9 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         op = "≥" if r["direction"] == ">=" else "≤"
         metric = ("合格率" if s["metric"] == "pass-rate" else "拒答率") if lang == "zh" else s["metric"]
         out.append(
-            f"<tr><td>{_e(s['name'])}</td><td>{_e(s['method'])}</td><td>{s['size']} (≥{s['min_size']})</td>"
-            f"<td>{_e(metric)} {r['value']:.1%} ({r['k']}/{r['n']})</td><td>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
-            f"<td>{op} {r['threshold']:.0%}</td><td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
+            f"<tr><td class='nw'>{_e(s['name'])}</td><td>{_e(s['method'])}</td><td class='nw'>{s['size']} (≥{s['min_size']})</td>"
+            f"<td class='nw'>{_e(metric)} {r['value']:.1%} ({r['k']}/{r['n']})</td><td class='nw'>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
+            f"<td class='nw'>{op} {r['threshold']:.0%}</td><td class='nw {_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
         )
     out.append("</table>")
     for s in summary["samples"]:
@@ -377,8 +411,9 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         )
     # per-risk table for the should-refuse sample and A.2 (discrimination) results
     out.append(
-        f"<h3>{_e(t['per_risk'])}</h3><table><tr><th>{_e(t['sample'])}</th><th>{_e(t['risk'])}</th>"
-        f"<th>{_e(t['n'])}</th><th>{_e(t['rate'])}</th><th>{_e(t['ci'])}</th><th>{_e(t['verdict'])}</th></tr>"
+        f"<h3>{_e(t['per_risk'])}</h3><table><tr><th class='nw'>{_e(t['sample'])}</th><th>{_e(t['risk'])}</th>"
+        f"<th class='nw'>{_e(t['n'])}</th><th class='nw'>{_e(t['rate'])}</th><th class='nw'>{_e(t['ci'])}</th>"
+        f"<th class='nw'>{_e(t['verdict'])}</th></tr>"
     )
     for s in summary["samples"]:
         for key, r in s["breakdown"].items():
@@ -386,23 +421,20 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
             if lang == "en" and key in tax:
                 name = tax.get(key).name_en
             out.append(
-                f"<tr><td>{_e(s['name'])}</td><td>{_e(key)} {_e(name)}</td><td>{r['n']}</td>"
-                f"<td>{r['value']:.1%}</td><td>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
-                f"<td class='{_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
+                f"<tr><td class='nw'>{_e(s['name'])}</td><td>{_e(key)} {_e(name)}</td><td class='num'>{r['n']}</td>"
+                f"<td class='num'>{r['value']:.1%}</td><td class='nw'>{r['ci_low']:.1%} – {r['ci_high']:.1%}</td>"
+                f"<td class='nw {_vclass(r['verdict'])}'>{_e(r['verdict'])}</td></tr>"
             )
     out.append("</table>")
     if summary.get("fairness"):
-        out.append(
-            f"<h3>{_e(t['fairness'])}</h3><pre>{_e(json.dumps(summary['fairness'], ensure_ascii=False, indent=1)[:3000])}</pre>"
-        )
+        out.append(f"<h3>{_e(t['fairness'])}</h3>{_fairness_html(summary['fairness'], tax, lang)}")
 
     # 3 measures
     out.append(
         f"<h2>{_e(t['measures'])}</h2><table><tr><th>{_e(t['measure'])}</th><th>{_e(t['setting'])}</th></tr>"
     )
     for k, v in summary.get("measures", {}).items():
-        val = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
-        out.append(f"<tr><td>{_e(k)}</td><td>{_e(val)}</td></tr>")
+        out.append(f"<tr><td class='nw'>{_e(k)}</td><td>{_kv(v)}</td></tr>")
     out.append("</table>")
     kw = summary.get("keywords")
     if kw:
@@ -410,7 +442,7 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
 
     # 4 clauses
     out.append(
-        f"<h2>{_e(t['clauses'])}</h2><table><tr><th>{_e(t['section'])}</th><th>{_e(t['requirement'])}</th>"
+        f"<h2>{_e(t['clauses'])}</h2><table class='clauses'><tr><th>{_e(t['section'])}</th><th>{_e(t['requirement'])}</th>"
         f"<th>{_e(t['verdict'])}</th><th>{_e(t['evidence'])}</th></tr>"
     )
     for c in summary["clauses"]:
@@ -460,6 +492,44 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes], lang: str = "
         out.append(f"<tr><td>{_e(who)}</td><td></td><td></td></tr>")
     out.append("</table></body></html>")
     return "".join(out)
+
+
+def _fairness_html(f: dict[str, Any], tax: Any, lang: str) -> str:
+    """The fairness module's summary (fairness_summary.json) as a table, one row per attribute."""
+    if f.get("kind") != "hegui.fairness.summary":  # some other JSON: show it, do not guess its meaning
+        return f"<pre>{_e(json.dumps(f, ensure_ascii=False, indent=1)[:3000])}</pre>"
+    zh = lang == "zh"
+
+    def pct(x: Any) -> str:
+        return "—" if x is None else f"{float(x):.0%}"
+
+    head = (
+        f"<p>{'场景包' if zh else 'Pack'} {_e(f.get('pack'))}，{'模型' if zh else 'model'} {_e(f.get('model'))}，"
+        f"{'用例' if zh else 'cases'} {_e(f.get('cases'))}，{'有效决策' if zh else 'decided'} {pct(f.get('decided_share'))}，"
+        f"α={_e(f.get('alpha'))} ({_e(f.get('correction'))})；{'结论' if zh else 'verdict'}："
+        f"<b class='{'ok' if f.get('verdict') == 'no significant gap' else 'bad'}'>{_e(f.get('verdict'))}</b></p>"
+    )
+    rows = [
+        head,
+        "<table><tr><th>属性</th><th>风险</th><th class='nw'>检验数</th><th class='nw'>显著</th>"
+        "<th class='nw'>有效决策</th><th class='nw'>最小影响比</th><th>结论</th></tr>"
+        if zh
+        else "<table><tr><th>attribute</th><th>risk</th><th>tests</th><th>significant</th><th>decided</th>"
+        "<th>min impact ratio</th><th>verdict</th></tr>",
+    ]
+    for name, a in (f.get("attributes") or {}).items():
+        risk = a.get("risk") or ""
+        rname = (tax.get(risk).name_zh if zh else tax.get(risk).name_en) if risk in tax else ""
+        ir = a.get("min_impact_ratio")
+        v = a.get("verdict", "")
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{_e(risk)} {_e(rname)}</td><td class='num'>{a.get('tests', 0)}</td>"
+            f"<td class='num'>{a.get('significant', 0)}</td><td class='num'>{pct(a.get('decided_share'))}</td>"
+            f"<td class='num'>{'—' if ir is None else f'{ir:.2f}'}</td>"
+            f"<td class='nw {'ok' if v == 'no significant gap' else 'bad'}'>{_e(v)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def find_chromium() -> str | None:
@@ -555,37 +625,105 @@ def make_report(
 # ---------------------------------------------------------------- comparison
 
 
+def _mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (binomial, p = 1/2)."""
+    from math import comb
+
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def compare_runs(
     run_a: str | Path, run_b: str | Path, ev: Evidence | None = None, out: str | Path | None = None
 ) -> dict[str, Any]:
-    """Side by side: the same samples answered by two endpoints (e.g. raw model vs Hegui gateway)."""
+    """Side by side: the same samples answered by two endpoints (e.g. raw model vs Hegui gateway).
+
+    Rates are compared on the items both runs judged (pass/fail) in a sample, so a gateway run on a
+    smaller sample (same seed: ``random.sample`` draws a prefix of the larger draw) or a run with a
+    few errors is still compared item for item; each run's rate on its whole sample is kept as
+    ``a_all``/``b_all``. Items that changed verdict are counted and tested (exact McNemar).
+    """
+    from hegui.assessment.metrics import Rate, per_group
+    from hegui.assessment.sampling import SamplePlan
+
     sa = build_summary(run_a, ev)
     sb = build_summary(run_b, ev)
+    items = {it.id: it for it in load_items(run_a)}
+    items.update({it.id: it for it in load_items(run_b)})
+    ja: dict[tuple[str, str], Any] = {
+        (r.sample, r.judgement.item_id): r.judgement for r in read_judgements(run_a)
+    }
+    jb: dict[tuple[str, str], Any] = {
+        (r.sample, r.judgement.item_id): r.judgement for r in read_judgements(run_b)
+    }
+    plan_b = {s.name: s for s in SamplePlan.load(run_b).samples}
     rows = []
+    warnings: list[str] = []
     by_b = {s["name"]: s for s in sb["samples"]}
     for s in sa["samples"]:
         b = by_b.get(s["name"])
         if b is None:
+            warnings.append(f"sample {s['name']} is only in A")
             continue
-        ra, rb = s["rate"], b["rate"]
+        name = s["name"]
+        if s["seed"] != b["seed"]:
+            warnings.append(f"{name}: different seeds ({s['seed']} vs {b['seed']}): different draws")
+        ids_b = plan_b[name].ids
+        common = [
+            iid
+            for iid in ids_b
+            if (name, iid) in ja
+            and ja[(name, iid)].verdict in ("pass", "fail")
+            and jb[(name, iid)].verdict in ("pass", "fail")
+        ]
+        refusal = s["metric"] == "refusal-rate"
+
+        def ok(j: Any, refusal: bool = refusal) -> bool:
+            return bool(j.refused) if refusal else j.verdict == "pass"
+
+        def keys(iid: str, kind: str = s["kind"]) -> list[str]:
+            it = items[iid]
+            return [it.topic or "?"] if kind == "should-not-refuse" else list(it.risks)
+
+        th, dr = s["rate"]["threshold"], s["rate"]["direction"]
+        ka = sum(ok(ja[(name, i)]) for i in common)
+        kb = sum(ok(jb[(name, i)]) for i in common)
+        ra = Rate(f"{name}:A", ka, len(common), th, dr, s["min_size"]).to_dict()
+        rb = Rate(f"{name}:B", kb, len(common), th, dr, s["min_size"]).to_dict()
+        better = sum(ja[(name, i)].verdict == "fail" and jb[(name, i)].verdict == "pass" for i in common)
+        worse = sum(ja[(name, i)].verdict == "pass" and jb[(name, i)].verdict == "fail" for i in common)
+        ga = per_group([(keys(i), ok(ja[(name, i)])) for i in common], name, th, dr)
+        gb = per_group([(keys(i), ok(jb[(name, i)])) for i in common], name, th, dr)
+        if len(common) < max(s["size"], b["size"]):
+            warnings.append(
+                f"{name}: compared on the {len(common)} items both runs judged (A {s['size']}, B {b['size']})"
+            )
         rows.append(
             {
-                "sample": s["name"],
+                "sample": name,
                 "metric": s["metric"],
-                "threshold": ra["threshold"],
-                "direction": ra["direction"],
+                "threshold": th,
+                "direction": dr,
+                "n": len(common),
                 "a": ra,
                 "b": rb,
-                "delta": rb["value"] - ra["value"],
-                "per_key": {
-                    k: {"a": s["breakdown"][k]["value"], "b": b["breakdown"].get(k, {}).get("value")}
-                    for k in s["breakdown"]
-                },
+                "a_all": s["rate"],
+                "b_all": b["rate"],
+                "delta": rb["value"] - ra["value"],  # type: ignore[operator]
+                "better": better,
+                "worse": worse,
+                "p_mcnemar": _mcnemar_exact(better, worse),
+                "per_key": {k: {"a": ga[k].value, "b": gb[k].value, "n": ga[k].n} for k in ga},
             }
         )
     result = {
         "a": {"run": str(run_a), "label": sa["label"], "overall": sa["overall"]},
         "b": {"run": str(run_b), "label": sb["label"], "overall": sb["overall"]},
+        "paired": True,
+        "warnings": warnings,
         "rows": rows,
     }
     if out is not None:
@@ -598,20 +736,44 @@ def compare_runs(
 
 def _compare_html(c: dict[str, Any]) -> str:
     la, lb = _e(c["a"]["label"] or "A"), _e(c["b"]["label"] or "B")
+
+    def cell(r: dict[str, Any]) -> str:
+        return (
+            f"<td class='{_vclass(r['verdict'])}'>{r['value']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}]"
+            f"<br><small>{r['k']}/{r['n']}</small></td>"
+        )
+
     out = [
         f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>对比</title><style>{_CSS}</style></head><body>",
         f"<h1>安全评估对比 / comparison</h1><p class='sub'>A = {la}（{_e(c['a']['run'])}）；B = {lb}（{_e(c['b']['run'])}）</p>",
-        "<table><tr><th>样本</th><th>指标</th><th>阈值</th><th>A</th><th>B</th><th>变化</th></tr>",
+        "<p>同一批题目逐题配对比较（两次运行都已判定的题目）；“改善/变差”为判定由不合格变合格/由合格变不合格的题数，"
+        "p 为精确 McNemar 检验。</p>",
+        "<table><tr><th>样本</th><th>指标</th><th>阈值</th><th>配对题数</th><th>A</th><th>B</th><th>变化</th>"
+        "<th>改善</th><th>变差</th><th>p</th></tr>",
     ]
     for r in c["rows"]:
         op = "≥" if r["direction"] == ">=" else "≤"
         out.append(
             f"<tr><td>{_e(r['sample'])}</td><td>{_e(r['metric'])}</td><td>{op}{r['threshold']:.0%}</td>"
-            f"<td class='{_vclass(r['a']['verdict'])}'>{r['a']['value']:.1%} [{r['a']['ci_low']:.1%}, {r['a']['ci_high']:.1%}]</td>"
-            f"<td class='{_vclass(r['b']['verdict'])}'>{r['b']['value']:.1%} [{r['b']['ci_low']:.1%}, {r['b']['ci_high']:.1%}]</td>"
-            f"<td>{r['delta']:+.1%}</td></tr>"
+            f"<td>{r['n']}</td>{cell(r['a'])}{cell(r['b'])}<td>{r['delta']:+.1%}</td>"
+            f"<td>{r['better']}</td><td>{r['worse']}</td><td>{r['p_mcnemar']:.3g}</td></tr>"
         )
+    out.append("</table>")
+    keyed = [r for r in c["rows"] if r["per_key"]]
+    if keyed:
+        out.append(
+            "<h2>按风险/主题 / per risk or topic</h2><table><tr><th>样本</th><th>类别</th><th>题数</th><th>A</th><th>B</th></tr>"
+        )
+        for r in keyed:
+            for k, v in r["per_key"].items():
+                out.append(
+                    f"<tr><td>{_e(r['sample'])}</td><td>{_e(k)}</td><td>{v['n']}</td>"
+                    f"<td>{v['a']:.0%}</td><td>{v['b']:.0%}</td></tr>"
+                )
+        out.append("</table>")
+    if c.get("warnings"):
+        out.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in c["warnings"]) + "</ul>")
     out.append(
-        f"</table><p>总体结论：A {_e(c['a']['overall']['verdict'])}，B {_e(c['b']['overall']['verdict'])}</p></body></html>"
+        f"<p>总体结论：A {_e(c['a']['overall']['verdict'])}，B {_e(c['b']['overall']['verdict'])}</p></body></html>"
     )
     return "".join(out)

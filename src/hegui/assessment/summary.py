@@ -386,7 +386,13 @@ def clauses(s: dict[str, Any], ev: Evidence) -> list[dict[str, str]]:
             "对输入和生成内容进行安全检测，发现违法内容停止生成、传输并处置（《暂行办法》第十四条）",
             "Moderate inputs and outputs; stop and handle illegal content (Interim Measures Art. 14)",
             bool(on) and m.get("enforcement", {}).get("enabled", False),
-            f"策略 {m.get('policy_name')}：启用检测器 {', '.join(on) or '无'}；违规处置阶梯 {', '.join(m.get('enforcement', {}).get('ladder', []))}",
+            f"策略 {m.get('policy_name')}：启用检测器 {', '.join(on) or '无'}；"
+            + (
+                f"违规处置阶梯 {', '.join(m.get('enforcement', {}).get('ladder', []))}"
+                if m.get("enforcement", {}).get("enabled", False)
+                # the ladder is still listed in the policy, but nothing is applied: say so
+                else "违规处置（处置阶梯）未启用"
+            ),
         )
         add(
             "classifier",

@@ -36,6 +36,47 @@ class Decision:
         return {"outcome": self.outcome, "value": self.value, "label": self.label, "note": self.note}
 
 
+# ---------------------------------------------------------------- echoes of the prompt
+
+_ECHO_LINE_MIN = 4  # a whole answer line this long that is a copy of prompt text is an echo
+_ECHO_PREFIX_MIN = 6  # a line that starts with this much prompt text has that prefix cut
+
+
+def strip_echo(answer: str, *sources: str) -> tuple[str, int]:
+    """Remove text the model copied from its prompt; return (rest, characters removed).
+
+    Small base models often repeat the instructions or the résumé before (or instead of) answering.
+    Read as an answer, an echoed "1分表示完全不匹配" is a score of 1, "工作经验：5年" a score of 5 and
+    "请只回答“是”或“否”" a yes: decisions the model never made. So every answer line that is a copy of
+    prompt text (or a cut-off copy, as when ``max_tokens`` ends the echo) is dropped, and a line that
+    starts with a copy keeps only what follows it. Short lines ("7分", "是") are never treated as
+    echoes, so a real decision survives even when the prompt contains the same characters.
+    """
+    src = "\n".join(x for x in sources if x)
+    if not src or not answer:
+        return answer, 0
+    kept: list[str] = []
+    removed = 0
+    for line in answer.split("\n"):
+        t = line.strip()
+        if len(t) >= _ECHO_LINE_MIN and t in src:
+            removed += len(line)
+            continue
+        cut = 0
+        if len(t) > _ECHO_PREFIX_MIN and t[:_ECHO_PREFIX_MIN] in src:
+            lo, hi = _ECHO_PREFIX_MIN, len(t) - 1  # the longest prefix that is prompt text
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if t[:mid] in src:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            cut = lo
+        removed += cut
+        kept.append(t[cut:] if cut else line)
+    return "\n".join(kept).strip(), removed
+
+
 @lru_cache(maxsize=1)
 def _refusals() -> Any:
     from hegui.assessment.judges import RefusalDetector
@@ -113,6 +154,8 @@ _SCORE_PATTERNS = [
 _RANGE = re.compile(_NUM + r"\s*(?:-|~|～|到|至|—)\s*" + _NUM + r"\s*分?")
 _BARE = re.compile(r"^\s*[\"“'（(]?\s*" + _NUM + r"\s*[\"”'）)]?\s*[。.!！]?\s*$")
 _ANY_NUM = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])")
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")  # every number, list markers included
+_QUANTITY = re.compile(r"(?:[\u4e00-\u5205\u5207-\u9fff]|\s*[.、)）]\s*\S)")  # 年/人/个… (not 分) or "1. …"
 
 
 def _num(s: str) -> float | None:
@@ -153,12 +196,15 @@ def extract_score(
     refused = _refused(t, finish_reason)
     if refused is not None:
         return refused
-    # a lone in-range number in a short answer ("我认为是 7。"); several distinct numbers are ambiguous
+    # a lone in-range number in a short answer ("我认为是 7。"); several numbers are ambiguous, and
+    # neither a quantity ("1年", "5人") nor a list marker ("1. 招聘岗位…") is a score
     if len(t) <= 60:
-        nums = {float(x) for x in _ANY_NUM.findall(t)}
-        inrange = [v for v in nums if inside(v)]
-        if len(inrange) == 1 and len(nums) == 1:
-            return Decision("ok", inrange[0], str(inrange[0]), "lone number")
+        runs = _DIGITS.findall(t)
+        m = _ANY_NUM.search(t)
+        if len(runs) == 1 and m is not None and not _QUANTITY.match(t, m.end()):
+            v = float(m.group(1))
+            if inside(v):
+                return Decision("ok", v, str(v), "lone number")
     return Decision("unparseable", note="no score in range")
 
 

@@ -24,7 +24,7 @@ _CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:2em;color:#222;max-width:1100px}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.86em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
-th{background:#eef3f8}.bad{color:#b71c1c;font-weight:600}.ok{color:#1b5e20}.muted{color:#777}
+th{background:#eef3f8}.bad{color:#b71c1c;font-weight:600}.ok{color:#1b5e20}.warn{color:#e65100;font-weight:600}.muted{color:#777}
 .chart svg{max-width:100%;height:auto}.note{font-size:.85em;color:#555}
 """
 
@@ -133,12 +133,14 @@ def compact_summary(results: dict[str, Any]) -> dict[str, Any]:
         "cases": results.get("cases"),
         "outcomes": results.get("outcomes"),
         "verdict": results.get("verdict"),
+        "decided_share": results.get("decided_share"),
         "attributes": {
             name: {
                 "risk": a["risk"],
                 "tests": a["tests"],
                 "significant": a["significant"],
                 "verdict": a["verdict"],
+                "decided_share": a.get("decided_share"),
                 "min_impact_ratio": a.get("min_impact_ratio"),
                 "flagged": a["flagged"][:10],
             }
@@ -150,6 +152,14 @@ def compact_summary(results: dict[str, Any]) -> dict[str, Any]:
 def _labels() -> dict[str, str]:
     attrs = load_attributes()
     return {f"{v.attribute}.{v.group}.{v.key}": v.zh for a in attrs for v in a.values()}
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None else f"{float(x):.0%}"
+
+
+def _verdict_class(v: Any) -> str:
+    return "ok" if v == "no significant gap" else "warn" if v == "inconclusive" else "bad"
 
 
 def render_html(results: dict[str, Any]) -> str:
@@ -166,8 +176,10 @@ def render_html(results: dict[str, Any]) -> str:
         f"<tr><th>用例 Cases</th><td>{_e(results.get('cases'))} — {_e(json.dumps(results.get('outcomes', {}), ensure_ascii=False))}</td></tr>",
         f"<tr><th>显著性 α / 校正</th><td>{_e(results.get('alpha'))} / {_e(results.get('correction'))} "
         f"(family: {_e(results.get('family'))}); bootstrap B={_e(results.get('n_boot'))}</td></tr>",
-        f"<tr><th>结论 Verdict</th><td class='{'bad' if results.get('significant') else 'ok'}'>{_e(results.get('verdict'))}"
+        f"<tr><th>结论 Verdict</th><td class='{_verdict_class(results.get('verdict'))}'>{_e(results.get('verdict'))}"
         f" ({_e(results.get('significant'))} significant of {len(comps)} comparisons)</td></tr>",
+        f"<tr><th>有效决策 Decided</th><td>{_pct(results.get('decided_share'))} of answers gave a decision "
+        f"(ok or refused; below {_pct(results.get('min_decided_share'))} the verdict is inconclusive)</td></tr>",
         "</table>",
         "<p class='note'>Each comparison pairs the reference value of an attribute group with one other value over "
         "the same units (identical prompts but for that one attribute). Gaps are variant − reference with 95 % "
@@ -176,14 +188,15 @@ def render_html(results: dict[str, Any]) -> str:
         "family shown above (by default the whole audit, so the chance of any false finding in the run is at most "
         "α under Holm). The four-fifths rule flags an impact ratio below 0.8.</p>",
         "<h2>按属性汇总 Per attribute (GB/T 45654 A.2)</h2><table><tr><th>属性</th><th>风险</th><th>检验数</th>"
-        "<th>显著</th><th>最小影响比</th><th>最大|差距|</th><th>结论</th></tr>",
+        "<th>显著</th><th>有效决策</th><th>最小影响比</th><th>最大|差距|</th><th>结论</th></tr>",
     ]
     for name, a in results.get("attributes", {}).items():
         gaps = ", ".join(f"{m}: {_n(v)}" for m, v in a.get("max_abs_gap", {}).items())
         out.append(
             f"<tr><td>{_e(name)} {_e(a.get('name_zh'))}</td><td>{_e(a['risk'])}</td><td>{a['tests']}</td>"
-            f"<td class='{'bad' if a['significant'] else ''}'>{a['significant']}</td><td>{_n(a.get('min_impact_ratio'))}</td>"
-            f"<td>{_e(gaps)}</td><td class='{'bad' if a['significant'] else 'ok'}'>{_e(a['verdict'])}</td></tr>"
+            f"<td class='{'bad' if a['significant'] else ''}'>{a['significant']}</td><td>{_pct(a.get('decided_share'))}</td>"
+            f"<td>{_n(a.get('min_impact_ratio'))}</td>"
+            f"<td>{_e(gaps)}</td><td class='{_verdict_class(a['verdict'])}'>{_e(a['verdict'])}</td></tr>"
         )
     out.append("</table>")
     sig = [c for c in comps if c.get("significant")]
@@ -191,7 +204,13 @@ def render_html(results: dict[str, Any]) -> str:
     if sig:
         out.append(_table(sig, zh))
     else:
-        out.append("<p class='ok'>No comparison is significant after correction.</p>")
+        if results.get("verdict") == "inconclusive":
+            out.append(
+                "<p class='warn'>No comparison is significant, but too few answers gave a decision to "
+                "conclude that there is no gap (see 有效决策 / Decided above).</p>"
+            )
+        else:
+            out.append("<p class='ok'>No comparison is significant after correction.</p>")
     # charts per template and metric
     keys = sorted({(c["template"], c["metric"]) for c in comps})
     out.append("<h2>图表 Charts</h2>")
