@@ -7,6 +7,7 @@ real Gemma 3 270M (converted once into the user cache, then reused) and keep gen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -436,6 +437,17 @@ def test_gateway_serves_the_local_model_end_to_end(tmp_path: Path) -> None:
                 events = sse_events(r.read().decode())
             assert events[-1] == "[DONE]" and len(events) >= 2
             assert all(e["object"] == "text_completion" for e in events[:-1])
+
+        # A non-streaming client that gives up must not keep the single model busy: a long
+        # request abandoned after 2 s, then a short one must be answered well before the long one
+        # could have finished (1,500 tokens at a few tokens/s is minutes).
+        with httpx.Client(base_url=base, timeout=2) as impatient, contextlib.suppress(httpx.TimeoutException):
+            impatient.post("/completions", json={"prompt": "从前", "max_tokens": 1500, "temperature": 0})
+        t1 = time.monotonic()
+        with httpx.Client(base_url=base, timeout=150) as up:
+            d = up.post("/completions", json={"prompt": "你好", "max_tokens": 4, "temperature": 0}).json()
+        assert d["choices"][0]["text"] is not None
+        assert time.monotonic() - t1 < 90
 
         # the gateway in front of it, as `hegui serve` wires it
         store = Store(settings.database_url, auto_migrate=True)

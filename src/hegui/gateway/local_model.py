@@ -26,6 +26,7 @@ Run it alone with ``python -m hegui.gateway.local_model --host 127.0.0.1 --port 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -430,6 +431,8 @@ class Generation:
     pieces: Iterator[str] = field(repr=False)
     finish_reason: str = "stop"
     completion_tokens: int = 0
+    # set from another thread (a non-streaming client went away): stop at the next token
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __iter__(self) -> Iterator[str]:
         return self.pieces
@@ -560,7 +563,7 @@ class LocalModel:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         torch = self.torch
-        cancel = threading.Event()
+        cancel = gen.cancel
 
         class Cancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
@@ -762,8 +765,15 @@ def create_app(lm: LocalModel) -> FastAPI:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
+        # Non-streaming: generate in a worker thread and watch the client meanwhile, so that a
+        # client that gives up does not keep the (single, serialized) model busy for minutes.
+        task = asyncio.ensure_future(run_in_threadpool(complete, gen, rid, created, obj, chat))
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            if not task.done() and await request.is_disconnected():
+                gen.cancel.set()
         try:
-            return JSONResponse(await run_in_threadpool(complete, gen, rid, created, obj, chat))
+            return JSONResponse(await task)
         except Busy as exc:
             return _error(503, str(exc), etype="server_busy")
 
