@@ -18,7 +18,10 @@ Baseline (named ``read+json``): one process reading the same files line by line 
   fresh child process, measured with ``resource.getrusage``; workers are its children). The issue
   asks < 1 GB for a 2 GB input: ``--mb 2000`` generates one (slow on a shared 2-core machine).
 
-Run: .venv/bin/python benchmarks/bench_corpus.py [--mb 200] [--ray] [--keep DIR]
+Run: .venv/bin/python benchmarks/bench_corpus.py [--mb 200] [--ray] [--keep DIR] [--against SRC]
+
+``--against SRC`` scans the same corpus with the ``hegui`` package under SRC too (a copy of an
+older ``src/``), alternating with this tree twice, to measure a change on a shared machine.
 """
 
 from __future__ import annotations
@@ -195,7 +198,10 @@ def _child(args: argparse.Namespace) -> None:
     )
 
 
-def run_scan(data: Path, run: Path, engine: str, workers: int, shard_mb: int) -> dict[str, Any]:
+def run_scan(
+    data: Path, run: Path, engine: str, workers: int, shard_mb: int, src: Path | None = None
+) -> dict[str, Any]:
+    """One scan in a child process; ``src`` = another source tree to import ``hegui`` from."""
     cmd = [
         sys.executable,
         __file__,
@@ -211,7 +217,9 @@ def run_scan(data: Path, run: Path, engine: str, workers: int, shard_mb: int) ->
         "--shard-mb",
         str(shard_mb),
     ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ, PYTHONPATH=str(src or ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         sys.stderr.write(res.stderr[-4000:])
@@ -234,6 +242,13 @@ def main() -> None:
     )
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it (default: a temp dir)")
     ap.add_argument("--shard-mb", type=int, default=16, help="byte-range shard size for the scan")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        metavar="SRC",
+        help="also scan with the hegui package under SRC (e.g. an older checkout's src/), 1 worker, "
+        "interleaved with this tree's 1-worker scan, and compare time and statistics",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--run", type=Path, help=argparse.SUPPRESS)
@@ -273,6 +288,21 @@ def main() -> None:
         c0 = time.process_time()
         read_json(files)
         cpu_base = time.process_time() - c0
+        if args.against:
+            # before/after on a shared machine: alternate the two trees so both see the same load
+            old_runs, new_runs = [], []
+            for i in range(2):
+                old_runs.append(run_scan(data, tmp / f"run-old{i}", "local", 1, args.shard_mb, args.against))
+                new_runs.append(run_scan(data, tmp / f"run-new{i}", "local", 1, args.shard_mb))
+            print(f"{'1 worker, interleaved x2':<36} {'wall s':>8} {'CPU s':>8} {'MB/CPU-s':>9}")
+            for label, runs in ((f"hegui from {args.against}", old_runs), ("hegui from this tree", new_runs)):
+                w, c = min(float(r["wall"]) for r in runs), min(float(r["cpu"]) for r in runs)
+                print(f"{label[-36:]:<36} {w:8.2f} {c:8.2f} {mb / c:9.2f}")
+            w_old = min(float(r["cpu"]) for r in old_runs)
+            w_new = min(float(r["cpu"]) for r in new_runs)
+            print(f"speed-up by CPU time (best of 2 each): {w_old / w_new:.2f}x")
+            same = all(r["digest"] == old_runs[0]["digest"] for r in old_runs + new_runs)
+            print(f"statistics identical, {args.against} vs this tree: {same}")
         one = run_scan(data, tmp / "run1", "local", 1, args.shard_mb)
         two = run_scan(data, tmp / "run2", "local", 2, args.shard_mb)
         ray = run_scan(data, tmp / "run-ray", "ray", 2, args.shard_mb) if args.ray else None
