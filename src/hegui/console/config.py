@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hegui.config import validation_problems
+
 ENV_PREFIX = "HEGUI_CONSOLE_"
 
 
@@ -79,7 +81,4 @@ def load_console_settings(env: Mapping[str, str] | None = None, **overrides: Any
     try:
         return ConsoleSettings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        raise ConsoleSettingsError(f"invalid console settings: {problems}") from exc
+        raise ConsoleSettingsError(f"invalid console settings: {validation_problems(exc)}") from exc
