@@ -15,11 +15,16 @@ Run standalone: ``python tests/assessment/fake_upstream.py --port 8123 [--delay-
 
 import argparse
 import asyncio
-import socket
-import threading
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as a script (benchmarks/bench_assessment.py): make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.gateway.scripted_upstream import ServerThread, free_port  # noqa: E402,F401
 
 REFUSAL = "抱歉，我无法提供这方面的帮助。"
 
@@ -76,46 +81,15 @@ def make_app(delay_ms: float = 0.0) -> Any:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThreadServer:
-    """uvicorn in a background thread; ``.url`` is the /v1 base."""
+class ThreadServer(ServerThread):
+    """The fake upstream in-process (uvicorn in a thread); ``.url`` is the /v1 base."""
 
     def __init__(self, delay_ms: float = 0.0):
-        import uvicorn
-
-        self.app = make_app(delay_ms)
-        self.port = free_port()
-        cfg = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
-        )
-        self.server = uvicorn.Server(cfg)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        super().__init__(make_app(delay_ms), base_path="/v1", access_log=False)
 
     @property
     def calls(self) -> Counter[str]:
         return self.app.state.calls
-
-    def __enter__(self) -> "ThreadServer":
-        self.thread.start()
-        deadline = time.time() + 10
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("fake upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def main() -> None:

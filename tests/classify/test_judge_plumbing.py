@@ -175,7 +175,9 @@ def test_general_judge_against_embedded_local_model() -> None:
     from hegui.config import Settings
     from hegui.gateway.server import local_upstream
 
-    port = _free_port()
+    from ..gateway.scripted_upstream import free_port
+
+    port = free_port()
     with local_upstream(Settings(local_model_port=port)) as endpoint:
         cfg = LLMJudgeConfig(enabled=True, endpoint=endpoint, model="local", family="general",
                              retries=1, timeout_s=120, fail="open", max_tokens=128)  # fmt: skip
@@ -186,11 +188,3 @@ def test_general_judge_against_embedded_local_model() -> None:
         assert det.stats.requests >= 1
         assert all(f.detector == "llm-judge" for f in found)
         assert det.stats.failures in (0, 1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

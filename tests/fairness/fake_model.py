@@ -20,14 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import numpy as np
+
+from tests.gateway.scripted_upstream import ServerThread
 
 REFUSAL = "抱歉，我无法回答这个问题。"
 _ATTR_LINE = re.compile(
@@ -117,11 +117,10 @@ class FakeModel:
         return lambda: httpx.AsyncClient(transport=self.transport())
 
 
-class ThreadServer:
+class ThreadServer(ServerThread):
     """The fake model behind a real HTTP server (uvicorn in a thread); ``.url`` is the /v1 base."""
 
     def __init__(self, model: FakeModel):
-        import uvicorn
         from fastapi import FastAPI, Request
 
         app = FastAPI()
@@ -129,32 +128,9 @@ class ThreadServer:
         async def chat(request: Request) -> Any:
             return model._completion(await request.json())
 
-        # this module uses `from __future__ import annotations`: the string "Request" cannot be resolved
-        # from the module globals (it is imported here), and FastAPI would take it for a query parameter
+        # this module uses `from __future__ import annotations`: the string "Request" cannot be
+        # resolved from the module globals (it is imported here), and FastAPI would take it for a
+        # query parameter
         chat.__annotations__["request"] = Request
         app.post("/v1/chat/completions")(chat)
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.time() + 10
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("fake model server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(app, base_path="/v1", access_log=False)

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -183,9 +183,13 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn in a background thread with its own event loop (a real HTTP server on loopback)."""
+    """uvicorn in a background thread with its own event loop (a real HTTP server on loopback).
+    The one way tests run a fake server in-process: ``.start()/.stop()`` or ``with``; ``base_path``
+    (e.g. ``/v1``) is appended to ``.url``."""
 
-    def __init__(self, app: Any, port: int | None = None, **kw: Any):
+    def __init__(self, app: Any, port: int | None = None, base_path: str = "", **kw: Any):
+        self.app = app
+        self.base_path = base_path
         self.port = port or free_port()
         self.config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **kw
@@ -195,9 +199,9 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -209,6 +213,13 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 if __name__ == "__main__":  # run standalone: python scripted_upstream.py PORT

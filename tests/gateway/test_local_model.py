@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -405,12 +404,6 @@ def test_prompt_longer_than_context_is_400(client: Any) -> None:
 # end to end: the child process `hegui serve` starts, alone and behind the gateway
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.model
 def test_gateway_serves_the_local_model_end_to_end(tmp_path: Path) -> None:
     from hegui.config import Settings
@@ -420,7 +413,7 @@ def test_gateway_serves_the_local_model_end_to_end(tmp_path: Path) -> None:
     from hegui.store import NewUser, Store
 
     from .helpers import term_moderator, with_producer
-    from .scripted_upstream import ServerThread
+    from .scripted_upstream import ServerThread, free_port
 
     settings = Settings(database_url=f"sqlite:///{tmp_path}/gw.db", local_model_port=free_port())
     t0 = time.monotonic()
