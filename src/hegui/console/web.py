@@ -241,6 +241,12 @@ def _int(v: str) -> int:
     return int(v)
 
 
+def _queue_state(request: Request, *closed: str) -> str:
+    """The queue filter from ``?state=``: open (default), all, or one of the queue's closed states."""
+    state = request.query_params.get("state", "open")
+    return state if state in ("open", "all", *closed) else "open"
+
+
 def build_router(console: Console) -> APIRouter:  # noqa: C901 - one place lists every route
     r = APIRouter(prefix=PREFIX, include_in_schema=False)
     svc, cfg = console.service, console.settings
@@ -497,9 +503,7 @@ def build_router(console: Console) -> APIRouter:  # noqa: C901 - one place lists
     @r.get("/ops/complaints")
     async def complaints(request: Request) -> Response:
         op = await console.operator(request, "viewer")
-        state = request.query_params.get("state", "open")
-        if state not in ("open", "all", "resolved", "rejected"):
-            state = "open"
+        state = _queue_state(request, "resolved", "rejected")
         items = await run(svc.complaints, None if state == "all" else state)
         return await console.render(request, "ops_complaints.html", operator=op, items=items, state=state)
 
@@ -534,9 +538,7 @@ def build_router(console: Console) -> APIRouter:  # noqa: C901 - one place lists
     @r.get("/ops/incidents")
     async def incidents(request: Request) -> Response:
         op = await console.operator(request, "viewer")
-        state = request.query_params.get("state", "open")
-        if state not in ("open", "confirmed", "dismissed", "all"):
-            state = "open"
+        state = _queue_state(request, "confirmed", "dismissed")
         items = await run(svc.incidents, None if state == "all" else state)
         due = {i.id: svc.incident_due(i) for i in items}
         return await console.render(
@@ -577,9 +579,7 @@ def build_router(console: Console) -> APIRouter:  # noqa: C901 - one place lists
     @r.get("/ops/pi")
     async def pi_queue(request: Request) -> Response:
         op = await console.operator(request, "viewer")
-        state = request.query_params.get("state", "open")
-        if state not in ("open", "completed", "rejected", "all"):
-            state = "open"
+        state = _queue_state(request, "completed", "rejected")
         items = await run(svc.pi_requests, None if state == "all" else state)
         return await console.render(request, "ops_pi.html", operator=op, items=items, state=state)
 
