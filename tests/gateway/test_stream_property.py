@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from hegui.moderation import Action
 from hegui.policy import parse_policy
+from hegui.text import normalize
 
-from .helpers import BLOCK_TERM, REFUSE_TERM, chat_body, sse_events, stream_text
+from .helpers import BLOCK_TERM, REFUSE_TERM, chat_body, sse_events, stream_text, term_moderator
 
 # labels off so the received text can be compared with what the upstream generated
 POLICY = parse_policy(
     "risks: {A1: {action: block}, A4: {action: refuse}}\nlabels: {explicit: false}\nenforcement: {enabled: false}\n"
 )
 REFUSED = (BLOCK_TERM, REFUSE_TERM)
+ORACLE = term_moderator(POLICY)
 
 filler = st.text(st.sampled_from(list("炸弹制作骗子你好的了。！？，ab \n")), max_size=40)
 
@@ -37,7 +40,6 @@ def gw_key(tmp_path_factory, upstream):
     from hegui.gateway import create_app
     from hegui.store import NewUser, Store
 
-    from .helpers import term_moderator
     from .scripted_upstream import ServerThread
 
     d = tmp_path_factory.mktemp("prop")
@@ -54,6 +56,9 @@ def gw_key(tmp_path_factory, upstream):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scripted_stream(), st.sampled_from(["chat", "completions"]))
+@example(
+    (REFUSE_TERM[0] + " " + REFUSE_TERM[1:], [REFUSE_TERM[0], " " + REFUSE_TERM[1:]]), "chat"
+)  # found by CI
 def test_no_refused_text_reaches_the_client(gw_key, case, route):
     text, chunks = case
     if route == "chat":
@@ -68,10 +73,12 @@ def test_no_refused_text_reaches_the_client(gw_key, case, route):
     assert events[-1] == "[DONE]" and events.count("[DONE]") == 1
     got = stream_text(events)
     for term in REFUSED:
-        assert term not in got
+        # not even with the evasions the normalizer undoes (e.g. "骗 子" for "骗子")
+        assert term not in normalize(got).normalized
     finals = [e for e in events[:-1] if e["choices"] and e["choices"][0]["finish_reason"]]
     assert len(finals) == 1
-    if not any(t in text for t in REFUSED):
+    # the oracle is the whole-text check: the stream must decide exactly as it does
+    if ORACLE.check(text).action < Action.REFUSE:
         assert got == text and finals[0]["choices"][0]["finish_reason"] == "stop"
     else:
         assert finals[0]["choices"][0]["finish_reason"] == "content_filter"
