@@ -375,3 +375,23 @@ def test_windowed_find_equals_whole_text_scan(pieces: list[str]) -> None:
         src = nt.normalized if rec.source == "normalized" else text
         assert isinstance(rec, RegexRecognizer)
         assert list(rec.find(src)) == list(rec.scan_all(src)), rec.name
+
+
+def test_the_union_prefilter_needs_a_character_every_gate_match_has() -> None:
+    pre = DET._prefilter["original"]
+    assert pre is not None and pre.needed is not None
+    # Chinese text with no digit, "@", ":" or Latin letter skips every recognizer at once
+    assert not pre.search("今天天气很好，我们去新疆和云南旅游。")
+    assert pre.search("联系 13812345678") and pre.search("京A12345") and pre.search("a@b.cn")
+
+
+PII_ALPHABET = st.sampled_from(list("0123456789０１２３ -@.:京沪云新ABXabx号栋室路市区我的是，"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(PII_ALPHABET, max_size=60))
+def test_prefilter_never_changes_what_the_recognizers_find(text: str) -> None:
+    plain = PIIDetector(recognizers())
+    plain._prefilter = {"original": None, "normalized": None}
+    nt = normalize(text)
+    assert DET.scan(nt) == plain.scan(nt)

@@ -124,3 +124,40 @@ def test_lone_surrogates_are_released_as_replacement_characters() -> None:
     sm = Moderator().stream(batch=2)
     out = sm.feed("ab\ud800cd").release + sm.close().release
     assert out == "ab\ufffdcd"
+
+
+def test_time_trigger_scans_a_slow_stream_at_every_chunk() -> None:
+    # max_wait=0: every chunk finds the oldest pending one "old enough", as a token arriving every
+    # 50 ms would with the default 20 ms; release then lags by the lookback only, not the batch
+    mod = Moderator(FLAG_ALL, detectors=[TermDetector(TERMS)])
+    text = "今天天气很好我们去公园散步然后回家吃饭睡觉" * 3
+    slow = mod.stream(batch=10_000, max_wait=0)
+    got = ""
+    for i, ch in enumerate(text, 1):
+        got += slow.feed(ch).release
+        assert slow.released == max(0, i - slow.lookback)
+    assert got + slow.close().release == text
+    # with the time trigger off, a batch this large holds everything until close
+    held = mod.stream(batch=10_000, max_wait=float("inf"))
+    assert "".join(held.feed(ch).release for ch in text) == ""
+    assert held.close().release == text
+
+
+def test_flush_releases_all_but_the_lookback() -> None:
+    mod = Moderator(FLAG_ALL, detectors=[TermDetector(TERMS)])
+    sm = mod.stream(batch=10_000, max_wait=float("inf"))
+    assert sm.feed("一二三四五六七八九十").release == ""
+    assert sm.flush().release == "一二三四五六七八九十"[: 10 - sm.lookback]
+    assert sm.flush().release == ""  # nothing new pending
+    assert sm.close().release == "一二三四五六七八九十"[10 - sm.lookback :]
+
+
+def test_a_long_stream_keeps_only_its_window_in_memory() -> None:
+    # regression: without whole-text detectors the buffer was never trimmed, so a long stream
+    # kept (and re-copied at every scan) everything it had seen
+    sm = Moderator().stream(batch=64, max_wait=float("inf"))
+    released = 0
+    for _ in range(20_000):
+        released += len(sm.feed("正常的文字，").release)
+    assert len(sm._buf) <= sm.lookback + sm.batch + sm.context + 8
+    assert released + len(sm.close().release) == 6 * 20_000

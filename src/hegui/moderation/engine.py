@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hegui.moderation.types import Action, Detector, Finding, Verdict
 from hegui.policy import Policy, default_policy
@@ -151,7 +151,7 @@ class Moderator:
     def check_many(self, texts: Iterable[str], role: str = "output") -> list[Verdict]:
         return [self.check(t, role) for t in texts]
 
-    def stream(self, role: str = "output", **options: int) -> StreamModerator:
+    def stream(self, role: str = "output", **options: Any) -> StreamModerator:
         from hegui.moderation.stream import StreamModerator
 
         return StreamModerator(self, role=role, **options)

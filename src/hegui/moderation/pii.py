@@ -427,7 +427,8 @@ class CnPlateRecognizer(RegexRecognizer):
     学/警/挂 for learner, police and trailer plates."""
 
     name = "cn_plate"
-    gate = re.compile(f"[{PLATE_PROVINCES}{PLATE_PROVINCES_TRAD}]")
+    # province + issuing letter: a province character alone is common in running text
+    gate = re.compile(f"[{PLATE_PROVINCES}{PLATE_PROVINCES_TRAD}]{_PL}")
     score = 0.85
     keep = (2, 0)
     pattern = re.compile(
@@ -551,6 +552,13 @@ class PIIDetector:
         self._by_name = {r.name: r for r in self.recognizers}
         # +1: the one-character look-ahead that ends each pattern
         self.max_lookback = max((r.max_len + 1 for r in self.recognizers), default=0)
+        # One prefilter per text source: the union of the recognizers' gates. Most chat text has
+        # no digit run, "@" or plate prefix, and one search then skips every recognizer at once
+        # (ten separate gate searches cost more than the rest of the PII scan on short texts).
+        self._prefilter = {
+            src: _union_gate([r for r in self.recognizers if r.source == src])
+            for src in ("original", "normalized")
+        }
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PIIDetector:
@@ -566,7 +574,15 @@ class PIIDetector:
     def scan(self, text: NormalizedText) -> list[Finding]:
         out: list[Finding] = []
         orig = text.original
+        pre = self._prefilter
+        skip = {
+            src
+            for src, gate in pre.items()
+            if gate is not None and not gate.search(text.normalized if src == "normalized" else orig)
+        }
         for rec in self.recognizers:
+            if rec.source in skip:
+                continue
             on_norm = rec.source == "normalized"
             for s, e, score in rec.find(text.normalized if on_norm else orig):
                 if on_norm:
@@ -579,6 +595,61 @@ class PIIDetector:
 
     def mask(self, text: str, findings: Iterable[Finding], mask_char: str | None = None) -> str:
         return mask(text, findings, mask_char or self.mask_char, self._by_name)
+
+
+class _UnionGate:
+    """A quick "no gate can match here" test for several recognizers at once. For each gate we pick
+    one character class that every match of it must contain, preferring classes outside the CJK
+    block (digits, ``@``, Latin letters), which are rare in Chinese text, and scan once for the
+    union of those classes (C speed, under 1 µs per 100 characters). Texts without any such
+    character skip every recognizer; the others go on to each recognizer's own gate. (An
+    alternation of the gates themselves is slower than the gates one by one: ``re`` tries every
+    branch at every position.)"""
+
+    def __init__(self, gates: Sequence[re.Pattern[str]]):
+        needed = [_needed_class(_sre_parse.parse(g.pattern)) for g in gates]
+        classes = [c for c in needed if c is not None]
+        self.needed = re.compile("[" + "".join(classes) + "]") if len(classes) == len(gates) else None
+
+    def search(self, text: str) -> bool:
+        return self.needed is None or self.needed.search(text) is not None
+
+
+def _needed_class(parsed: Any) -> str | None:
+    """The body of a character class of which every match of ``parsed`` holds at least one
+    character (one mandatory element of a plain sequence), or None when that is not simple to tell
+    (the caller then does without the shortcut). Prefers non-CJK classes, then the smallest."""
+    best: tuple[bool, int, str] | None = None
+    for op, arg in parsed:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1 and len(arg[2]) == 1:
+            op, arg = arg[2][0]
+            name = str(op)
+        items = [(op, arg)] if name == "LITERAL" else arg if name == "IN" else None
+        if items is None:
+            continue
+        parts: list[str] = []
+        size, cjk = 0, False
+        for iop, iarg in items:
+            lo, hi = (iarg, iarg) if str(iop) == "LITERAL" else iarg if str(iop) == "RANGE" else (-1, -1)
+            if lo < 0:  # NEGATE, CATEGORY ...: not a plain set of characters
+                parts = []
+                break
+            parts.append(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}")
+            size += hi - lo + 1
+            cjk = cjk or (lo <= 0x9FFF and hi >= 0x3400)
+        if parts and (best is None or (cjk, size) < best[:2]):
+            best = (cjk, size, "".join(parts))
+    return None if best is None else best[2]
+
+
+def _union_gate(recs: Sequence[Recognizer]) -> _UnionGate | None:
+    """A prefilter that matches wherever any of ``recs``' gates matches, or None when one of them has
+    no gate (it must always run) or uses flags the union could not keep."""
+    gates = [getattr(r, "gate", None) for r in recs]
+    if not gates or any(g is None or g.flags != re.UNICODE for g in gates):
+        return None
+    return _UnionGate([g for g in gates if g is not None])
 
 
 def mask(

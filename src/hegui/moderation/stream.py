@@ -4,9 +4,15 @@ How it stays exact and cheap:
 - Pattern detectors declare ``max_lookback`` L (normalized characters). After a scan, everything
   before the last L normalized characters is *settled*: no future character can create or cancel
   (via an exception term) a match that starts there. Only settled text is released.
-- Scans are batched (every ``batch`` new characters, at a sentence end, or at ``close``), and each
-  rescans only the unreleased tail plus a little ``context``, so the work per character stays near
-  that of one whole-text ``check``.
+- Scans are batched, and each rescans only the unreleased tail plus a little ``context``. A scan
+  runs when ``batch`` characters are pending, or when a chunk arrives and the oldest pending one
+  has waited ``max_wait`` seconds, or at ``flush``/``close``. So a fast stream (a local model, a
+  replay) is scanned in large batches, at a bounded CPU cost per second of stream, and a slow one
+  (a model emitting a token every 50 ms) is scanned at every token and waits for nothing but the
+  lookback. What is held is at most ``lookback + batch`` characters, and batching adds at most
+  ``max_wait`` of delay to a steady stream: ``batch`` only binds on streams faster than
+  ``batch / max_wait`` characters per second (12,800 at the defaults). A chunk followed by a pause
+  waits for the next chunk or ``flush``: callers that must bound that in time call ``flush``.
 - Whole-text detectors (``max_lookback <= 0``: classifier, LLM judge) run once per completed
   sentence (Chinese and Western terminators), so with them on, text is held until its sentence ends.
 - Findings are keyed by (risk, detector, rule, span) and reported exactly once.
@@ -15,6 +21,7 @@ How it stays exact and cheap:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 # Sentence/segment ends, Chinese punctuation included (some guardrail splitters only know ". ! ?").
 SENTENCE_END = re.compile(r"[。！？；!?;…\n]+|\.(?=\s|$)")
 _END_CHARS = frozenset("。！？；!?;….\n")
+_monotonic = time.monotonic
 
 _Key = tuple[str, str, str, int, int]
 
@@ -46,16 +54,26 @@ class StreamUpdate:
 
 
 class StreamModerator:
-    def __init__(self, moderator: Moderator, role: str = "output", batch: int = 24, context: int = 8):
-        if batch < 1 or context < 0:
-            raise ValueError("batch must be >= 1 and context >= 0")
+    def __init__(
+        self,
+        moderator: Moderator,
+        role: str = "output",
+        batch: int = 256,
+        context: int = 8,
+        max_wait: float = 0.02,
+    ):
+        if batch < 1 or context < 0 or max_wait < 0:
+            raise ValueError("batch must be >= 1, context >= 0 and max_wait >= 0")
         self.policy = moderator.policy
         dets = moderator.detectors_for(role)
         self._local = [d for d in dets if d.max_lookback > 0]
         self._whole = [d for d in dets if d.max_lookback <= 0]
+        self._by_sentence = bool(self._whole)
         self.lookback = max((d.max_lookback for d in self._local), default=0)
         self.batch = batch
         self.context = context
+        self.max_wait = max_wait
+        self._since = 0.0  # time.monotonic() when the oldest pending chunk arrived
         self._buf = ""  # text from absolute offset ``_base`` on
         self._base = 0
         self._released = 0  # absolute offset: text before it has been released
@@ -85,13 +103,27 @@ class StreamModerator:
         # Hot path, called once per token: append and count only. Cleaning, type errors and
         # scanning happen once per batch in _scan; an idle step returns one shared, empty update.
         if self._open and chunk:
-            self._parts.append(chunk)
+            parts = self._parts
+            now = _monotonic()
+            if not parts:
+                self._since = now
+            parts.append(chunk)
             self._pending += len(chunk)
-            if self._pending >= self.batch or (self._whole and not _END_CHARS.isdisjoint(chunk)):
+            if (
+                self._pending >= self.batch
+                or now - self._since >= self.max_wait
+                or (self._by_sentence and not _END_CHARS.isdisjoint(chunk))
+            ):
                 return self._scan(final=False)
             return self._idle
         if self.closed:
             raise RuntimeError("feed() after close()")
+        return StreamUpdate(action=self.action, stopped=self.stopped)
+
+    def flush(self) -> StreamUpdate:
+        """Scan what is pending now (for callers whose stream paused): releases all but the lookback."""
+        if self._open and self._parts:
+            return self._scan(final=False)
         return StreamUpdate(action=self.action, stopped=self.stopped)
 
     def close(self) -> StreamUpdate:
@@ -125,6 +157,13 @@ class StreamModerator:
                 if f.start + win_start >= self._released:
                     found.append(_shift(f, win_start))
         settled = self._settled_boundary(nt, win_start, end, final)
+        if not found and not self._whole:
+            # the common case, kept short: nothing found, release what has settled
+            release_to = max(settled, self._released)
+            text = self._buf[self._released - self._base : release_to - self._base]
+            self._released = release_to
+            self._trim()
+            return StreamUpdate(text, [], self.action)
         if self._whole:
             self._run_whole(final)
             found.extend(self._whole_found)
@@ -165,10 +204,18 @@ class StreamModerator:
             self._buf = ""
             self._base = end
             return StreamUpdate(text, out, self.action, True, self.policy.stream_cut_message)
-        keep_from = max(self._base, min(self._released - self.context, self._seg_start))
-        self._buf = self._buf[keep_from - self._base :]
-        self._base = keep_from
+        self._trim()
         return StreamUpdate(text, out, self.action, False, None)
+
+    def _trim(self) -> None:
+        """Drop buffered text no later scan will read (the next window starts ``context`` before the
+        release point; whole-text detectors still need their unfinished sentence)."""
+        keep_from = self._released - self.context
+        if self._whole:
+            keep_from = min(keep_from, self._seg_start)
+        if keep_from > self._base:
+            self._buf = self._buf[keep_from - self._base :]
+            self._base = keep_from
 
     def _settled_boundary(self, nt, win_start: int, end: int, final: bool) -> int:  # type: ignore[no-untyped-def]
         if final:
