@@ -80,8 +80,10 @@ def body(stream: bool, chat: bool = True) -> dict:
 
 
 async def run_load(
-    base: str, key: str | None, stream: bool, n: int, conc: int
+    base: str, key: str | None, stream: bool, n: int, conc: int, rate: float | None = None
 ) -> dict[str, float | list[float]]:
+    """``conc`` clients send ``n`` requests: back to back (closed loop, saturating), or, with
+    ``rate``, open loop at that many requests per second (request i leaves at t0 + i / rate)."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     lat: list[float] = []
@@ -90,9 +92,13 @@ async def run_load(
     todo = iter(range(n))
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
 
+        start = time.perf_counter()
+
         async def worker() -> None:
             nonlocal errors
-            for _ in todo:
+            for i in todo:
+                if rate:
+                    await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
                 t0 = time.perf_counter()
                 if not stream:
                     r = await c.post("/v1/chat/completions", json=body(False))
@@ -165,6 +171,12 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=1000, help="open streams for the memory figure (0 = skip)")
     ap.add_argument("--moderation", choices=["full", "terms"], default="full")
     ap.add_argument("--rounds", type=int, default=2, help="alternating direct/gateway rounds")
+    ap.add_argument(
+        "--paced-load",
+        type=float,
+        default=0.3,
+        help="the paced phase's request rate, as a share of the direct throughput just measured",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hegui-bench-"))
@@ -237,6 +249,19 @@ def main() -> None:
                 drps, grps = statistics.mean(d["rps"]), statistics.mean(g["rps"])
                 print(f"{'throughput req/s':22}{drps:12.1f}{grps:12.1f}   ratio {grps / drps:.2f} of direct")
                 print(f"{'errors':22}{sum(d['errors']):12d}{sum(g['errors']):12d}")
+                # Saturated, latency is mostly queueing behind the 2 shared cores (50 clients /
+                # throughput): the paced phase measures what the gateway adds to one request.
+                rate = args.paced_load * drps
+                paced: dict[str, list[float]] = {"direct": [], "gateway": []}
+                for _ in range(args.rounds):
+                    for name, base, k in (("direct", up_url, None), ("gateway", gw_url, key)):
+                        r = await run_load(base, k, stream, args.requests // 2, args.concurrency, rate)
+                        paced[name].extend(r["ttft" if stream else "lat"])  # type: ignore[arg-type]
+                what = "time to 1st token" if stream else "latency"
+                print(f"paced at {rate:.0f} req/s ({args.paced_load:.0%} of direct), {what}:")
+                for q, qn in ((0.5, "p50"), (0.99, "p99")):
+                    dv, gv = pct(paced["direct"], q) * 1000, pct(paced["gateway"], q) * 1000
+                    print(f"{'  ' + qn + ' ms':22}{dv:12.2f}{gv:12.2f}{gv - dv:12.2f}")
             if args.streams:
                 before, during = await open_streams(gw_url, key, args.streams, gw.pid)
                 per = (during - before) / args.streams * 1000 / 1024

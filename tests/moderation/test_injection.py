@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hegui.moderation import Moderator
 from hegui.moderation.injection import BLOB_MAX, InjectionDetector, load_patterns
@@ -306,3 +308,52 @@ def test_over_firing_on_shared_prompt_sets(shared_data: Path, capsys: pytest.Cap
                 f"\n{name}: {len(texts)} prompts, injection fired on {any_hit} (severity>=2: {hit2}, {rates[name]:.2%})"
             )
     assert rates["Flames"] <= 0.02 and rates["JADE"] <= 0.02
+
+
+PIECES = st.sampled_from(
+    [
+        "ignore",
+        "all",
+        "previous",
+        "instructions",
+        "you",
+        "are",
+        "now",
+        "DAN",
+        "mode",
+        "enabled",
+        "developer",
+        "忽略",
+        "之前",
+        "的",
+        "所有",
+        "指令",
+        "系统",
+        "提示词",
+        "<|im_start|>",
+        "system",
+        "###",
+        "\n",
+        " ",
+        "\u3000",
+        "\xa0",
+        "\t",
+        "  ",
+        "repeat",
+        "the",
+        "above",
+        "forget",
+        "everything",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=14))
+def test_the_re2_prefilter_never_hides_a_pattern_that_matches(pieces: list[str]) -> None:
+    # the set only skips patterns; every pattern Python's re finds must still be run and found
+    text = "".join(pieces)
+    views = ((DET._norm, DET._norm_set, normalize(text).normalized), (DET._orig, DET._orig_set, text))
+    for patterns, pset, view in views:
+        expected = {p.id for p in patterns if any(m.end() > m.start() for m in p.pattern.finditer(view))}
+        assert expected <= {p.id for p in pset.candidates(view)}

@@ -123,6 +123,9 @@ class InjectionDetector:
         self._norm = [p for p in self.patterns if p.view == "normalized"]
         self._orig = [p for p in self.patterns if p.view == "original"]
         self._en = [p for p in self._norm if p.lang == "en"]
+        # one RE2 set per pattern list: which patterns match at all, in one linear pass (about
+        # 1 µs for a prompt) instead of ~40 ``finditer`` calls (about 75 µs); only those then run
+        self._norm_set, self._orig_set, self._en_set = map(_PatternSet, (self._norm, self._orig, self._en))
         longest = max((p.max_len for p in self.patterns), default=0)
         self.max_lookback = max(longest, BLOB_MAX + 2) if self.decode_blobs else longest
 
@@ -136,13 +139,13 @@ class InjectionDetector:
     def scan(self, text: NormalizedText) -> list[Finding]:
         out: list[Finding] = []
         orig = text.original
-        for p, s, e in self._phrase_hits(text.normalized, self._norm):
+        for p, s, e in self._phrase_hits(text.normalized, self._norm_set):
             s, e = text.span(s, e)
             out.append(self._finding(p.id, p.severity, s, e, orig, "pattern"))
-        for p, s, e in self._phrase_hits(orig, self._orig):
+        for p, s, e in self._phrase_hits(orig, self._orig_set):
             out.append(self._finding(p.id, p.severity, s, e, orig, "pattern"))
         if self.rot13 and self._en:
-            for p, s, e in self._phrase_hits(text.normalized.translate(_ROT13), self._en):
+            for p, s, e in self._phrase_hits(text.normalized.translate(_ROT13), self._en_set):
                 s, e = text.span(s, e)
                 out.append(self._finding(f"rot13:{p.id}", p.severity, s, e, orig, "rot13"))
         if self.decode_blobs:
@@ -155,15 +158,13 @@ class InjectionDetector:
         from hegui.text import normalize
 
         nt = normalize(text)
-        hits = {p.id: p for p, _, _ in self._phrase_hits(nt.normalized, self._norm)}
-        hits.update({p.id: p for p, _, _ in self._phrase_hits(text, self._orig)})
+        hits = {p.id: p for p, _, _ in self._phrase_hits(nt.normalized, self._norm_set)}
+        hits.update({p.id: p for p, _, _ in self._phrase_hits(text, self._orig_set)})
         return sorted(hits.values(), key=lambda p: -p.severity)
 
     @staticmethod
-    def _phrase_hits(
-        text: str, patterns: Sequence[InjectionPattern]
-    ) -> Iterator[tuple[InjectionPattern, int, int]]:
-        for p in patterns:
+    def _phrase_hits(text: str, patterns: _PatternSet) -> Iterator[tuple[InjectionPattern, int, int]]:
+        for p in patterns.candidates(text):
             for m in p.pattern.finditer(text):
                 if m.end() > m.start():
                     yield p, m.start(), m.end()
@@ -189,6 +190,66 @@ class InjectionDetector:
                         top = max(found, key=lambda f: f.severity)
                         sev, rule = max(2, top.severity), f"{kind}:{top.detector}:{top.rule}"
                 yield self._finding(rule, sev, m.start(), m.end(), orig, kind)
+
+
+class _PatternSet:
+    """An RE2 set over Python patterns, used only to skip patterns that cannot match. RE2's ``\\s``
+    is ASCII whitespace where Python's is Unicode, so it is widened to a class holding every
+    character Python counts as space. A pattern with another escape RE2 reads differently
+    (``\\w \\b \\d``...), or that RE2 rejects, stays out of the set and always runs."""
+
+    def __init__(self, patterns: Sequence[InjectionPattern]):
+        import re2  # google-re2, already used by the rules detector
+
+        self._set = re2.Set.SearchSet(re2.Options())
+        self._in_set: list[int] = []  # set index -> pattern index
+        self._always: list[int] = []
+        for i, p in enumerate(patterns):
+            body = _re2_syntax(p.pattern.pattern)
+            if body is not None and p.pattern.flags & re.IGNORECASE:
+                body = "(?i)" + body
+            try:
+                if body is None:
+                    raise ValueError
+                self._set.Add(body)
+                self._in_set.append(i)
+            except Exception:  # noqa: BLE001 (the binding raises a bare error type)
+                self._always.append(i)
+        self._set.Compile()
+        self._patterns = list(patterns)
+
+    def candidates(self, text: str) -> list[InjectionPattern]:
+        hits = self._set.Match(text) or ()
+        idx = sorted([self._in_set[h] for h in hits] + self._always)
+        return [self._patterns[i] for i in idx]
+
+
+_SPACE_CLASS = r"\s\p{Z}\x{85}\x{0b}\x{1c}-\x{1f}"  # Python's str.isspace() characters
+
+
+def _re2_syntax(pattern: str) -> str | None:
+    """``pattern`` with ``\\s`` widened for RE2, or None if it uses an escape RE2 reads differently."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt == "s":
+                out.append(_SPACE_CLASS if in_class else f"[{_SPACE_CLASS}]")
+            elif nxt in "wWbBdDSAZ":
+                return None
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+        elif c == "]" and in_class:
+            in_class = False
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _decode(kind: str, blob: str) -> str | None:
