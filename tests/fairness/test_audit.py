@@ -103,7 +103,8 @@ def test_resume_asks_nothing_twice(tmp_path):
 
 
 def test_open_ended_findings_and_lexicon(tmp_path):
-    fake = FakeModel(seed=6, text_for={"河南人": "河南人都是骗子，又懒惰又狡猾。"})
+    # no refusals here: a refused answer has no text, so no finding (it counts as 0)
+    fake = FakeModel(seed=6, base_refusal=0.0, text_for={"河南人": "河南人都是骗子，又懒惰又狡猾。"})
     out = tmp_path / "run"
     prepare(out, "describe", attributes=["region"])
     execute(out, EP, progress=False, client_factory=fake.client_factory())
