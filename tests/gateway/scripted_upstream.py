@@ -32,9 +32,11 @@ class State:
     cancelled: int = 0
     completed_streams: int = 0
     once: set[str] = field(default_factory=set)
+    client_ports: list[int] = field(default_factory=list)  # per request: which connection it came on
 
     def reset(self) -> None:
         self.requests.clear()
+        self.client_ports.clear()
         self.cancelled = 0
         self.completed_streams = 0
         self.once.clear()
@@ -55,6 +57,7 @@ def create_upstream(state: State | None = None) -> Starlette:
     async def handle(req: Request, chat: bool) -> Response:
         body = await req.json()
         state.requests.append(body)
+        state.client_ports.append(req.client.port if req.client else 0)
         sc = body.get("scripted") or {}
         mode = sc.get("mode", "normal")
         text = sc.get("text", DEFAULT_TEXT)

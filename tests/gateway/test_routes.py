@@ -312,7 +312,10 @@ def test_audit_only_mode_logs_exactly_what_was_scanned(make_gateway):
     gw = make_gateway(stream_mode="audit_only")
     uid, key = gw.user()
     chunks = ["开头。", "炸弹", "制作", "，后面还有。", "之后的内容不再被扫描。", "还有更多。"]
-    r = gw.post("/v1/chat/completions", chat_body("hi", stream=True, chunks=chunks), key)
+    # chunks 50 ms apart, as a model emits them: each one is scanned on arrival (the stream's
+    # 20 ms time trigger), so the scan stops at the hit while the stream goes on
+    body = chat_body("hi", stream=True, chunks=chunks, delay=0.05)
+    r = gw.post("/v1/chat/completions", body, key)
     ev = sse_events(r.text)
     assert ev[-1] == "[DONE]"
     assert BLOCK_TERM in stream_text(ev)  # the operator chose stream-first: it goes out...
@@ -332,3 +335,16 @@ def test_keep_policy_keeps_content(make_gateway):
     recs = gw.audit()
     assert recs[0].input_text == REFUSE_TERM and recs[1].output_text == DEFAULT_TEXT
     assert gw.store.incidents.list(uid)[0].offending_text == REFUSE_TERM
+
+
+def test_streamed_requests_reuse_the_upstream_connection(make_gateway, upstream):
+    # regression: the relay stopped reading at [DONE] and closed the response with the end of
+    # the chunked body unread, so every streamed request opened a new upstream connection
+    gw = make_gateway()
+    _, key = gw.user()
+    state = upstream[1]
+    state.reset()
+    for _ in range(5):
+        r = gw.post("/v1/chat/completions", chat_body("你好", stream=True), key)
+        assert sse_events(r.text)[-1] == "[DONE]"
+    assert len(state.client_ports) == 5 and len(set(state.client_ports)) == 1

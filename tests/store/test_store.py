@@ -187,3 +187,39 @@ def test_store_unavailable_is_reported(tmp_path):
     s.sessions.configure(bind=Store(f"sqlite:///{tmp_path}/y.db").engine)  # no tables there
     with pytest.raises(StoreUnavailable):
         s.users.list()
+
+
+def test_sqlite_try_incr_never_waits_for_the_write_lock(tmp_path) -> None:
+    import sqlite3
+
+    import anyio
+
+    from hegui.gateway.counters import SQLCounters
+
+    st = Store(f"sqlite:///{tmp_path}/c.db", auto_migrate=True)
+    ttl = timedelta(seconds=60)
+    assert st.counters.try_incr("k", "p", ttl) == 1
+    other = sqlite3.connect(tmp_path / "c.db")
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    assert st.counters.try_incr("k", "p", ttl) is None  # at once, and nothing counted
+    counters = SQLCounters(st)
+    assert counters.inline
+
+    async def incr_while_locked() -> int:
+        async with anyio.create_task_group() as tg:
+            result: list[int] = []
+
+            async def incr() -> None:
+                result.append(await counters.incr("k", "p", 60))
+
+            tg.start_soon(incr)
+            await anyio.sleep(0.2)  # the increment waits in a thread; the loop is free
+            other.rollback()
+        return result[0]
+
+    assert anyio.run(incr_while_locked) == 2
+    assert st.counters.get("k", "p") == 2
+    # the connection's own busy timeout is back for everyone else
+    with st.engine.connect() as conn:
+        assert conn.connection.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    st.close()

