@@ -91,7 +91,6 @@ async def run_load(
     errors = 0
     todo = iter(range(n))
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
-
         start = time.perf_counter()
 
         async def worker() -> None:
@@ -172,6 +171,12 @@ def main() -> None:
     ap.add_argument("--moderation", choices=["full", "terms"], default="full")
     ap.add_argument("--rounds", type=int, default=2, help="alternating direct/gateway rounds")
     ap.add_argument(
+        "--transport",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="the gateway's upstream transport (HEGUI_UPSTREAM_TRANSPORT)",
+    )
+    ap.add_argument(
         "--paced-load",
         type=float,
         default=0.3,
@@ -208,6 +213,7 @@ def main() -> None:
             "HEGUI_UPSTREAM_MAX_CONNECTIONS": str(max(200, args.streams + 50)),
             "HEGUI_PORT": str(gw_port),
             "HEGUI_CONFIG": "",
+            "HEGUI_UPSTREAM_TRANSPORT": args.transport,
         }
         if args.moderation == "full":
             cmd = [py, "-m", "hegui.cli", "serve", "--log-level", "warning"]
@@ -221,7 +227,8 @@ def main() -> None:
         async def bench() -> None:
             print(
                 f"hegui gateway benchmark: {args.requests} requests x {args.rounds} rounds, "
-                f"{args.concurrency} concurrent clients, moderation={args.moderation}, cores={os.cpu_count()}"
+                f"{args.concurrency} concurrent clients, moderation={args.moderation}, "
+                f"upstream transport={args.transport}, cores={os.cpu_count()}"
             )
             for stream in (False, True):
                 await run_load(up_url, None, stream, 100, args.concurrency)  # warm-up

@@ -41,6 +41,9 @@ class Settings(BaseModel):
     upstream_retries: int = Field(2, ge=0, le=10)
     upstream_backoff_s: float = Field(0.2, ge=0)
     upstream_max_connections: int = Field(200, ge=1)
+    # how upstream requests go out: "aiohttp" (httpx over aiohttp's HTTP/1.1 client, about half the
+    # CPU per request; see hegui.gateway.transport) or "httpx" (httpx's own transport; HTTP/2 etc.)
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # client-facing model name -> upstream model name; empty = pass names through
     model_map: dict[str, str] = Field(default_factory=dict)
     local_model_host: str = "127.0.0.1"

@@ -33,6 +33,14 @@ class Upstream:
         headers = (
             {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
         )
+        limits = httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+        )
+        if transport is None and settings.upstream_transport == "aiohttp":
+            from hegui.gateway.transport import AiohttpTransport
+
+            transport = AiohttpTransport(limits)
         self.client = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers=headers,
@@ -42,10 +50,7 @@ class Upstream:
                 write=settings.upstream_connect_timeout_s,
                 pool=settings.upstream_connect_timeout_s,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.upstream_max_connections,
-                max_keepalive_connections=settings.upstream_max_connections,
-            ),
+            limits=limits,
             transport=transport,
         )
 
