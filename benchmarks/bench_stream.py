@@ -18,6 +18,7 @@ from hegui.policy import parse_policy
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     total = 200_000 if args.quick else 2_000_000
     texts = messages(total, 1000, seed=1)
@@ -52,17 +53,24 @@ def main() -> int:
 
         return run
 
-    t_whole = best_of(whole, 2)
-    print(f"texts: {len(texts)} x ~1 KB, {chars:,} chars; detectors: {[d.name for d in mod.detectors]}")
-    print(f"{'mode':<34}{'chars/s':>14}{'ratio':>10}")
-    print(f"{'whole-text check (baseline)':<34}{chars / t_whole:>14,.0f}{1.0:>10.2f}")
     default = mod.stream()
     rows: list[tuple[str, int | None]] = [
         (f"stream, defaults (batch {default.batch}, {default.max_wait * 1000:.0f} ms)", None)
     ] + [(f"stream, batch {b} only", b) for b in (8, 24, 64, 128, 256)]
+    # rounds interleave the baseline with every stream setting, and each keeps its best time, so
+    # that load on this noisy machine hits them alike
+    best = {"whole": float("inf")} | {label: float("inf") for label, _ in rows}
+    for _ in range(args.rounds):
+        best["whole"] = min(best["whole"], best_of(whole, 1))
+        for label, batch in rows:
+            best[label] = min(best[label], best_of(streamed(batch), 1))
+    t_whole = best["whole"]
+    print(f"texts: {len(texts)} x ~1 KB, {chars:,} chars; detectors: {[d.name for d in mod.detectors]}")
+    print(f"{'mode':<34}{'chars/s':>14}{'ratio':>10}   (best of {args.rounds} interleaved rounds)")
+    print(f"{'whole-text check (baseline)':<34}{chars / t_whole:>14,.0f}{1.0:>10.2f}")
     print("(StreamModerator fed 1-4 character chunks)")
     for label, batch in rows:
-        t = best_of(streamed(batch), 2)
+        t = best[label]
         hold = default.lookback + (batch or default.batch)
         print(f"{label:<34}{chars / t:>14,.0f}{t_whole / t:>10.2f}   hold-back <= {hold} chars")
     return 0

@@ -73,7 +73,7 @@ class StreamModerator:
         self.batch = batch
         self.context = context
         self.max_wait = max_wait
-        self._since = 0.0  # time.monotonic() when the oldest pending chunk arrived
+        self._deadline = 0.0  # time.monotonic() by which the oldest pending chunk must be scanned
         self._buf = ""  # text from absolute offset ``_base`` on
         self._base = 0
         self._released = 0  # absolute offset: text before it has been released
@@ -102,16 +102,16 @@ class StreamModerator:
     def feed(self, chunk: str) -> StreamUpdate:
         # Hot path, called once per token: append and count only. Cleaning, type errors and
         # scanning happen once per batch in _scan; an idle step returns one shared, empty update.
-        if self._open and chunk:
+        if chunk and self._open:
             parts = self._parts
             now = _monotonic()
             if not parts:
-                self._since = now
+                self._deadline = now + self.max_wait
             parts.append(chunk)
             self._pending += len(chunk)
             if (
                 self._pending >= self.batch
-                or now - self._since >= self.max_wait
+                or now >= self._deadline
                 or (self._by_sentence and not _END_CHARS.isdisjoint(chunk))
             ):
                 return self._scan(final=False)
