@@ -19,7 +19,7 @@ from hegui.moderation.pii import (
     recognizers,
     register,
 )
-from hegui.policy import PolicyError, default_policy
+from hegui.policy import PolicyError, default_policy, parse_policy
 from hegui.text import normalize
 
 DET = PIIDetector(recognizers())
@@ -395,3 +395,69 @@ def test_prefilter_never_changes_what_the_recognizers_find(text: str) -> None:
     plain._prefilter = {"original": None, "normalized": None}
     nt = normalize(text)
     assert DET.scan(nt) == plain.scan(nt)
+
+
+PII_PIECES = st.sampled_from(
+    [
+        "我住在",
+        "北京市",
+        "朝阳区",
+        "建国路",
+        "88号",
+        "3栋",
+        "502室",
+        "阳光花园",
+        "的",
+        "了",
+        "。",
+        "，",
+        " ",
+        "联系",
+        "13812345678",
+        "138 1234 5678",
+        "+86",
+        "010-",
+        "62345678",
+        "abc.def",
+        "@",
+        "example",
+        ".com",
+        "110105199001010021",
+        "6222",
+        "0212",
+        "3456",
+        "7890",
+        "京A",
+        "12345",
+        "E12345678",
+        "护照",
+        "192.168",
+        ".1.1",
+        "fe80::1",
+        "１３８",
+        "公园散步",
+        "很好",
+        "x",
+        "-",
+        "\u3000",
+    ]
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.lists(PII_PIECES, max_size=24), st.lists(st.integers(0, 200), max_size=20))
+def test_stream_settling_early_never_changes_the_pii_found(pieces: list[str], cuts: list[int]) -> None:
+    # settle_from lets the stream release text long before max_lookback; scanning at every chunk
+    # (max_wait=0) uses it as often as possible, and the findings must still be the whole text's
+    text = "".join(pieces)
+    mod = Moderator(parse_policy("default_action: flag\n"), detectors=[DET])
+    whole = sorted((f.rule, f.start, f.end) for f in mod.check(text).findings)
+    sm = mod.stream(batch=10_000, max_wait=0)
+    released, prev = [], 0
+    for c in sorted({c for c in cuts if c < len(text)}) + [len(text)]:
+        u = sm.feed(text[prev:c])
+        released.append(u.release)
+        prev = c
+    released.append(sm.close().release)
+    assert "".join(released) == text
+    assert sorted((f.rule, f.start, f.end) for f in sm.findings) == whole

@@ -72,6 +72,77 @@ NA = "(?![0-9０-９])"  # not followed by a digit
 SEP = "[ \\-－]"  # a separator people type inside long numbers
 
 
+_SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+
+def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Every character a match of ``pattern`` can contain, or None when that is not a plain set
+    (``.``, ``\\w``, ``\\d``, negated classes ...). Look-arounds consume nothing and are skipped, except
+    that ``(?!X)[C]`` with X a single character class contributes C minus X (the address pattern's
+    place-name character: any Han character but a function word). Used by the stream moderator:
+    a match still open at the end of the text is made of these characters only."""
+    chars: set[str] = set()
+
+    def one(op: Any, arg: Any) -> set[str] | None:
+        name = str(op)
+        if name == "LITERAL":
+            return {chr(arg)}
+        if name != "IN":
+            return None
+        out: set[str] = set()
+        for iop, iarg in arg:
+            iname = str(iop)
+            if iname == "LITERAL":
+                out.add(chr(iarg))
+            elif iname == "RANGE":
+                out.update(map(chr, range(iarg[0], iarg[1] + 1)))
+            elif iname == "CATEGORY" and str(iarg) == "CATEGORY_SPACE":
+                out |= _SPACES
+            else:
+                return None
+        return out
+
+    def walk(items: Any) -> bool:
+        items = list(items)
+        i = 0
+        while i < len(items):
+            op, arg = items[i]
+            name = str(op)
+            if name in ("LITERAL", "IN"):
+                got = one(op, arg)
+                if got is None:
+                    return False
+                chars.update(got)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                if not walk(arg[2]):
+                    return False
+            elif name == "SUBPATTERN":
+                if not walk(arg[-1]):
+                    return False
+            elif name == "BRANCH":
+                if not all(walk(b) for b in arg[1]):
+                    return False
+            elif name == "ASSERT_NOT" and arg[0] == 1 and len(arg[1]) == 1 and i + 1 < len(items):
+                banned = one(*list(arg[1])[0])
+                allowed = one(*items[i + 1])
+                if banned is None or allowed is None:
+                    i += 1
+                    continue  # the next item is then walked on its own (a superset)
+                chars.update(allowed - banned)
+                i += 2
+                continue
+            elif name not in ("ASSERT", "ASSERT_NOT", "AT", "GROUPREF"):
+                return False  # ANY, NOT_LITERAL, GROUPREF_EXISTS ...: not a small set
+            i += 1
+        return True
+
+    if not walk(_sre_parse.parse(pattern.pattern, pattern.flags)):
+        return None
+    if pattern.flags & re.IGNORECASE:
+        chars |= {c.swapcase() for c in chars}
+    return frozenset(chars)
+
+
 def _digits(s: str) -> str:
     """ASCII digits of ``s`` (full-width digits folded), other characters dropped."""
     return "".join(str(int(c)) for c in s if c.isdecimal())
@@ -559,6 +630,13 @@ class PIIDetector:
             src: _union_gate([r for r in self.recognizers if r.source == src])
             for src in ("original", "normalized")
         }
+        # for settle_from: per recognizer, its text, the longest match it can still be growing
+        # (+1 for the look-ahead) and the characters such a match is made of
+        self._open_match: list[tuple[bool, int, frozenset[str] | None]] = []
+        for rec in self.recognizers:
+            pattern = getattr(rec, "pattern", None)  # recognizers without one: the whole reach
+            alphabet = pattern_alphabet(pattern) if isinstance(pattern, re.Pattern) else None
+            self._open_match.append((rec.source == "normalized", rec.max_len + 1, alphabet))
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PIIDetector:
@@ -570,6 +648,34 @@ class PIIDetector:
 
             raise PolicyError(policy.name, [(None, f"detectors.pii.types: {e}")]) from None
         return cls(recs, mask_char=cfg.mask_char)
+
+    def settle_from(self, text: NormalizedText) -> int:
+        """The normalized index from which a finding may still appear, grow or vanish when text is
+        appended (the stream moderator releases everything before it). A match still open at the
+        end is made of its recognizer's characters only, so it starts inside the text's trailing
+        run of them: after ordinary Chinese text that is a few characters, not ``max_lookback``."""
+        norm, orig = text.normalized, text.original
+        n = len(norm)
+        settle = n
+        for on_norm, reach, alphabet in self._open_match:
+            src = norm if on_norm else orig
+            i = len(src)
+            stop = max(0, i - reach)
+            if alphabet is None:
+                i = stop
+            else:
+                while i > stop and src[i - 1] in alphabet:
+                    i -= 1
+            if i == len(src):
+                continue  # the last character cannot be part of a match: nothing open
+            if not on_norm:
+                # first normalized character at or after original index i; if i itself was
+                # deleted by normalization, one further back, so nothing from i on is released
+                pos = text.positions
+                k = int(pos.searchsorted(i))
+                i = k if k < n and int(pos[k]) == i else max(0, k - 1)
+            settle = min(settle, i)
+        return settle
 
     def scan(self, text: NormalizedText) -> list[Finding]:
         out: list[Finding] = []

@@ -3,7 +3,9 @@
 How it stays exact and cheap:
 - Pattern detectors declare ``max_lookback`` L (normalized characters). After a scan, everything
   before the last L normalized characters is *settled*: no future character can create or cancel
-  (via an exception term) a match that starts there. Only settled text is released.
+  (via an exception term) a match that starts there. Only settled text is released. A detector
+  may say more precisely where its open matches can start (``settle_from(nt)``): PII does, so its
+  103-character e-mail bound only holds text back after an ASCII run, not after Chinese prose.
 - Scans are batched, and each rescans only the unreleased tail plus a little ``context``. A scan
   runs when ``batch`` characters are pending, or when a chunk arrives and the oldest pending one
   has waited ``max_wait`` seconds, or at ``flush``/``close``. So a fast stream (a local model, a
@@ -69,6 +71,7 @@ class StreamModerator:
         self._local = [d for d in dets if d.max_lookback > 0]
         self._whole = [d for d in dets if d.max_lookback <= 0]
         self._by_sentence = bool(self._whole)
+        self._settlers = [(getattr(d, "settle_from", None), d.max_lookback) for d in self._local]
         self.lookback = max((d.max_lookback for d in self._local), default=0)
         self.batch = batch
         self.context = context
@@ -220,9 +223,17 @@ class StreamModerator:
     def _settled_boundary(self, nt, win_start: int, end: int, final: bool) -> int:  # type: ignore[no-untyped-def]
         if final:
             return end
-        k = len(nt.normalized) - self.lookback
+        n = len(nt.normalized)
+        # each detector says where its open matches may start (``settle_from``), or is assumed to
+        # need its whole ``max_lookback``
+        k = min(
+            (settle(nt) if settle is not None else n - lookback for settle, lookback in self._settlers),
+            default=n,
+        )
         if k <= 0:
             return self._released
+        if k >= n:
+            return end
         return win_start + nt.span(k, k + 1)[0]
 
     def _run_whole(self, final: bool) -> None:
