@@ -461,3 +461,20 @@ def test_stream_settling_early_never_changes_the_pii_found(pieces: list[str], cu
     released.append(sm.close().release)
     assert "".join(released) == text
     assert sorted((f.rule, f.start, f.end) for f in sm.findings) == whole
+
+
+def test_alphabet_counts_look_aheads_that_read_past_the_match() -> None:
+    import re
+
+    from hegui.moderation.pii import pattern_alphabet
+
+    # "abc" followed by "x" at the end may still be cancelled by a "y": x must keep it open
+    assert pattern_alphabet(re.compile(r"abc(?!xy)")) == frozenset("abcxy")
+    # a look-behind reads only what was seen
+    assert pattern_alphabet(re.compile(r"(?<![0-9])12")) == frozenset("12")
+    # (?!X)[C] restricts the one character it stands before (the address's place-name character);
+    # before a repeat it restricts only the first, so X stays in the alphabet
+    han = frozenset(chr(c) for c in range(ord("一"), ord("龥") + 1))
+    assert pattern_alphabet(re.compile(r"(?:(?![的了])[一-龥]){2}")) == han - {"的", "了"}
+    assert pattern_alphabet(re.compile(r"(?![的了])[一-龥]{2}")) == han
+    assert pattern_alphabet(re.compile(r"a.b")) is None

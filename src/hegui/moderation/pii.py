@@ -77,9 +77,10 @@ _SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """Every character a match of ``pattern`` can contain, or None when that is not a plain set
-    (``.``, ``\\w``, ``\\d``, negated classes ...). Look-arounds consume nothing and are skipped, except
-    that ``(?!X)[C]`` with X a single character class contributes C minus X (the address pattern's
-    place-name character: any Han character but a function word). Used by the stream moderator:
+    (``.``, ``\\w``, ``\\d``, negated classes ...). Look-behinds are skipped (they read text already
+    seen); look-aheads count, as they may read past the match, except that ``(?!X)[C]`` with X one
+    character class contributes C minus X (the address pattern's place-name character: any Han
+    character but a function word). Used by the stream moderator:
     a match still open at the end of the text is made of these characters only."""
     chars: set[str] = set()
 
@@ -122,15 +123,19 @@ def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
             elif name == "BRANCH":
                 if not all(walk(b) for b in arg[1]):
                     return False
-            elif name == "ASSERT_NOT" and arg[0] == 1 and len(arg[1]) == 1 and i + 1 < len(items):
-                banned = one(*list(arg[1])[0])
-                allowed = one(*items[i + 1])
-                if banned is None or allowed is None:
-                    i += 1
-                    continue  # the next item is then walked on its own (a superset)
-                chars.update(allowed - banned)
-                i += 2
-                continue
+            elif name in ("ASSERT", "ASSERT_NOT") and arg[0] == 1:  # look-ahead
+                body = list(arg[1])
+                banned = one(*body[0]) if len(body) == 1 else None
+                allowed = one(*items[i + 1]) if i + 1 < len(items) else None
+                if name == "ASSERT_NOT" and banned is not None and allowed is not None:
+                    # (?!X)[C]: a restriction on the next character only
+                    chars.update(allowed - banned)
+                    i += 2
+                    continue
+                # any other look-ahead may read characters past the match: they count too, so that
+                # a match whose look-ahead is still unresolved at the end stays open
+                if not walk(body):
+                    return False
             elif name not in ("ASSERT", "ASSERT_NOT", "AT", "GROUPREF"):
                 return False  # ANY, NOT_LITERAL, GROUPREF_EXISTS ...: not a small set
             i += 1
