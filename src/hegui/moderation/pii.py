@@ -75,6 +75,28 @@ SEP = "[ \\-－]"  # a separator people type inside long numbers
 _SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
+def _class_chars(op: Any, arg: Any) -> set[str] | None:
+    """The characters one parsed regex item (a literal or a ``[...]`` class) can match, or None
+    when that is not a plain set (negated classes, ``\\w``, ``\\d``)."""
+    name = str(op)
+    if name == "LITERAL":
+        return {chr(arg)}
+    if name != "IN":
+        return None
+    out: set[str] = set()
+    for iop, iarg in arg:
+        iname = str(iop)
+        if iname == "LITERAL":
+            out.add(chr(iarg))
+        elif iname == "RANGE":
+            out.update(map(chr, range(iarg[0], iarg[1] + 1)))
+        elif iname == "CATEGORY" and str(iarg) == "CATEGORY_SPACE":
+            out |= _SPACES
+        else:
+            return None
+    return out
+
+
 def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """Every character a match of ``pattern`` can contain, or None when that is not a plain set
     (``.``, ``\\w``, ``\\d``, negated classes ...). Look-behinds are skipped (they read text already
@@ -84,25 +106,6 @@ def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
     a match still open at the end of the text is made of these characters only."""
     chars: set[str] = set()
 
-    def one(op: Any, arg: Any) -> set[str] | None:
-        name = str(op)
-        if name == "LITERAL":
-            return {chr(arg)}
-        if name != "IN":
-            return None
-        out: set[str] = set()
-        for iop, iarg in arg:
-            iname = str(iop)
-            if iname == "LITERAL":
-                out.add(chr(iarg))
-            elif iname == "RANGE":
-                out.update(map(chr, range(iarg[0], iarg[1] + 1)))
-            elif iname == "CATEGORY" and str(iarg) == "CATEGORY_SPACE":
-                out |= _SPACES
-            else:
-                return None
-        return out
-
     def walk(items: Any) -> bool:
         items = list(items)
         i = 0
@@ -110,7 +113,7 @@ def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
             op, arg = items[i]
             name = str(op)
             if name in ("LITERAL", "IN"):
-                got = one(op, arg)
+                got = _class_chars(op, arg)
                 if got is None:
                     return False
                 chars.update(got)
@@ -125,8 +128,8 @@ def pattern_alphabet(pattern: re.Pattern[str]) -> frozenset[str] | None:
                     return False
             elif name in ("ASSERT", "ASSERT_NOT") and arg[0] == 1:  # look-ahead
                 body = list(arg[1])
-                banned = one(*body[0]) if len(body) == 1 else None
-                allowed = one(*items[i + 1]) if i + 1 < len(items) else None
+                banned = _class_chars(*body[0]) if len(body) == 1 else None
+                allowed = _class_chars(*items[i + 1]) if i + 1 < len(items) else None
                 if name == "ASSERT_NOT" and banned is not None and allowed is not None:
                     # (?!X)[C]: a restriction on the next character only
                     chars.update(allowed - banned)
@@ -735,22 +738,12 @@ def _needed_class(parsed: Any) -> str | None:
         name = str(op)
         if name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1 and len(arg[2]) == 1:
             op, arg = arg[2][0]
-            name = str(op)
-        items = [(op, arg)] if name == "LITERAL" else arg if name == "IN" else None
-        if items is None:
+        got = _class_chars(op, arg)
+        if not got:
             continue
-        parts: list[str] = []
-        size, cjk = 0, False
-        for iop, iarg in items:
-            lo, hi = (iarg, iarg) if str(iop) == "LITERAL" else iarg if str(iop) == "RANGE" else (-1, -1)
-            if lo < 0:  # NEGATE, CATEGORY ...: not a plain set of characters
-                parts = []
-                break
-            parts.append(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}")
-            size += hi - lo + 1
-            cjk = cjk or (lo <= 0x9FFF and hi >= 0x3400)
-        if parts and (best is None or (cjk, size) < best[:2]):
-            best = (cjk, size, "".join(parts))
+        cjk = any("\u3400" <= c <= "\u9fff" for c in got)
+        if best is None or (cjk, len(got)) < best[:2]:
+            best = (cjk, len(got), "".join(re.escape(c) for c in sorted(got)))
     return None if best is None else best[2]
 
 
