@@ -89,6 +89,7 @@ async def run_load(
     lat: list[float] = []
     ttft: list[float] = []
     errors = 0
+    statuses: dict[int, int] = {}
     todo = iter(range(n))
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
         start = time.perf_counter()
@@ -103,12 +104,14 @@ async def run_load(
                     r = await c.post("/v1/chat/completions", json=body(False))
                     if r.status_code != 200:
                         errors += 1
+                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                     lat.append(time.perf_counter() - t0)
                     continue
                 first = None
                 async with c.stream("POST", "/v1/chat/completions", json=body(True)) as r:
                     if r.status_code != 200:
                         errors += 1
+                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                     async for line in r.aiter_lines():
                         if first is None and CONTENT.search(line):
                             first = time.perf_counter() - t0
@@ -118,7 +121,7 @@ async def run_load(
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(conc)))
         wall = time.perf_counter() - t0
-    return {"lat": lat, "ttft": ttft, "rps": n / wall, "errors": errors}
+    return {"lat": lat, "ttft": ttft, "rps": n / wall, "errors": errors, "statuses": statuses}
 
 
 async def open_streams(base: str, key: str, k: int, pid: int) -> tuple[int, int]:
@@ -219,7 +222,9 @@ def main() -> None:
             cmd = [py, "-m", "hegui.cli", "serve", "--log-level", "warning"]
         else:
             cmd = [py, str(TERM_GATEWAY), str(gw_port)]
-        gw = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        # the gateway's log goes to a file: an unread pipe would block it once full
+        gw_log = open(tmp / "gateway.log", "wb")  # noqa: SIM115 (closed with the process)
+        gw = subprocess.Popen(cmd, env=env, stderr=gw_log, stdout=subprocess.DEVNULL)
         procs.append(gw)
         gw_url = f"http://127.0.0.1:{gw_port}"
         wait_ready(gw_url + "/healthz", gw)
@@ -234,6 +239,7 @@ def main() -> None:
                 await run_load(up_url, None, stream, 100, args.concurrency)  # warm-up
                 await run_load(gw_url, key, stream, 100, args.concurrency)
                 res: dict[str, dict[str, list]] = {"direct": {}, "gateway": {}}
+                statuses: dict[str, dict[int, int]] = {"direct": {}, "gateway": {}}
                 for _ in range(args.rounds):
                     for name, base, k in (("direct", up_url, None), ("gateway", gw_url, key)):
                         r = await run_load(base, k, stream, args.requests, args.concurrency)
@@ -241,6 +247,8 @@ def main() -> None:
                             res[name].setdefault(f, []).extend(r[f])  # type: ignore[arg-type]
                         res[name].setdefault("rps", []).append(r["rps"])
                         res[name].setdefault("errors", []).append(r["errors"])
+                        for code, k_ in r["statuses"].items():  # type: ignore[union-attr]
+                            statuses[name][code] = statuses[name].get(code, 0) + k_
                 label = "streaming" if stream else "non-streaming"
                 d, g = res["direct"], res["gateway"]
                 print(
@@ -256,6 +264,10 @@ def main() -> None:
                 drps, grps = statistics.mean(d["rps"]), statistics.mean(g["rps"])
                 print(f"{'throughput req/s':22}{drps:12.1f}{grps:12.1f}   ratio {grps / drps:.2f} of direct")
                 print(f"{'errors':22}{sum(d['errors']):12d}{sum(g['errors']):12d}")
+                for name in ("direct", "gateway"):
+                    if statuses[name]:
+                        codes = ", ".join(f"{k_} x{v}" for k_, v in sorted(statuses[name].items()))
+                        print(f"  {name} error statuses: {codes}")
                 # Saturated, latency is mostly queueing behind the 2 shared cores (50 clients /
                 # throughput): the paced phase measures what the gateway adds to one request.
                 rate = args.paced_load * drps
@@ -278,6 +290,7 @@ def main() -> None:
                 )
 
         asyncio.run(bench())
+        print(f"\ngateway log: {tmp / 'gateway.log'}")
     finally:
         for p in procs:
             p.terminate()

@@ -41,6 +41,12 @@ class Settings(BaseModel):
     upstream_retries: int = Field(2, ge=0, le=10)
     upstream_backoff_s: float = Field(0.2, ge=0)
     upstream_max_connections: int = Field(200, ge=1)
+    # An idle pooled connection is dropped after this long. It must be SHORTER than the upstream
+    # server's own keep-alive time-out (uvicorn, so vLLM: 5 s; Node: 5 s; nginx: 75 s): otherwise
+    # the server closes the connection just as the gateway reuses it, and that request fails with a
+    # 502 that may not be retried (it is a POST). Measured: 7 such 502s in 2,000 streamed requests
+    # of benchmarks/bench_gateway.py with 5 s on both sides.
+    upstream_keepalive_s: float = Field(4.0, gt=0)
     # how upstream requests go out: "aiohttp" (httpx over aiohttp's HTTP/1.1 client, about half the
     # CPU per request; see hegui.gateway.transport) or "httpx" (httpx's own transport; HTTP/2 etc.)
     upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
@@ -348,3 +349,19 @@ def test_streamed_requests_reuse_the_upstream_connection(make_gateway, upstream)
         r = gw.post("/v1/chat/completions", chat_body("你好", stream=True), key)
         assert sse_events(r.text)[-1] == "[DONE]"
     assert len(state.client_ports) == 5 and len(set(state.client_ports)) == 1
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_idle_upstream_connections_expire_before_the_servers_keepalive(make_gateway, upstream, transport):
+    # An idle pooled connection is dropped after upstream_keepalive_s, so the gateway never
+    # reuses one the upstream is closing at that moment (a 502 that cannot be retried).
+    gw = make_gateway(upstream_keepalive_s=0.3, upstream_transport=transport)
+    _, key = gw.user()
+    state = upstream[1]
+    state.reset()
+    gw.post("/v1/chat/completions", chat_body("你好"), key)
+    gw.post("/v1/chat/completions", chat_body("你好"), key)  # within the keep-alive: reused
+    time.sleep(0.8)
+    gw.post("/v1/chat/completions", chat_body("你好"), key)  # after it: a new connection
+    ports = state.client_ports
+    assert len(ports) == 3 and ports[0] == ports[1] and ports[2] != ports[1]

@@ -36,6 +36,7 @@ class Upstream:
         limits = httpx.Limits(
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
+            keepalive_expiry=settings.upstream_keepalive_s,
         )
         if transport is None and settings.upstream_transport == "aiohttp":
             from hegui.gateway.transport import AiohttpTransport
