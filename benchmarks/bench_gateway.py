@@ -64,6 +64,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -88,40 +94,46 @@ async def run_load(
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     lat: list[float] = []
     ttft: list[float] = []
-    errors = 0
-    statuses: dict[int, int] = {}
+    statuses: dict[str, int] = {}  # HTTP status or exception name -> count
+
+    def failed(what: str) -> None:
+        statuses[what] = statuses.get(what, 0) + 1
+
     todo = iter(range(n))
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
         start = time.perf_counter()
 
+        async def one() -> None:
+            t0 = time.perf_counter()
+            if not stream:
+                r = await c.post("/v1/chat/completions", json=body(False))
+                if r.status_code != 200:
+                    failed(str(r.status_code))
+                lat.append(time.perf_counter() - t0)
+                return
+            first = None
+            async with c.stream("POST", "/v1/chat/completions", json=body(True)) as r:
+                if r.status_code != 200:
+                    failed(str(r.status_code))
+                async for line in r.aiter_lines():
+                    if first is None and CONTENT.search(line):
+                        first = time.perf_counter() - t0
+            lat.append(time.perf_counter() - t0)
+            ttft.append(first if first is not None else lat[-1])
+
         async def worker() -> None:
-            nonlocal errors
             for i in todo:
                 if rate:
                     await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-                t0 = time.perf_counter()
-                if not stream:
-                    r = await c.post("/v1/chat/completions", json=body(False))
-                    if r.status_code != 200:
-                        errors += 1
-                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                    lat.append(time.perf_counter() - t0)
-                    continue
-                first = None
-                async with c.stream("POST", "/v1/chat/completions", json=body(True)) as r:
-                    if r.status_code != 200:
-                        errors += 1
-                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                    async for line in r.aiter_lines():
-                        if first is None and CONTENT.search(line):
-                            first = time.perf_counter() - t0
-                lat.append(time.perf_counter() - t0)
-                ttft.append(first if first is not None else lat[-1])
+                try:
+                    await one()
+                except httpx.TransportError as exc:  # counted and named, the run goes on
+                    failed(type(exc).__name__)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(conc)))
         wall = time.perf_counter() - t0
-    return {"lat": lat, "ttft": ttft, "rps": n / wall, "errors": errors, "statuses": statuses}
+    return {"lat": lat, "ttft": ttft, "rps": n / wall, "errors": sum(statuses.values()), "statuses": statuses}
 
 
 async def open_streams(base: str, key: str, k: int, pid: int) -> tuple[int, int]:
@@ -239,10 +251,13 @@ def main() -> None:
                 await run_load(up_url, None, stream, 100, args.concurrency)  # warm-up
                 await run_load(gw_url, key, stream, 100, args.concurrency)
                 res: dict[str, dict[str, list]] = {"direct": {}, "gateway": {}}
-                statuses: dict[str, dict[int, int]] = {"direct": {}, "gateway": {}}
+                statuses: dict[str, dict[str, int]] = {"direct": {}, "gateway": {}}
                 for _ in range(args.rounds):
                     for name, base, k in (("direct", up_url, None), ("gateway", gw_url, key)):
+                        c0 = cpu_s(gw.pid)
                         r = await run_load(base, k, stream, args.requests, args.concurrency)
+                        if name == "gateway":
+                            res[name].setdefault("cpu", []).append((cpu_s(gw.pid) - c0) / args.requests)
                         for f in ("lat", "ttft"):
                             res[name].setdefault(f, []).extend(r[f])  # type: ignore[arg-type]
                         res[name].setdefault("rps", []).append(r["rps"])
@@ -264,10 +279,11 @@ def main() -> None:
                 drps, grps = statistics.mean(d["rps"]), statistics.mean(g["rps"])
                 print(f"{'throughput req/s':22}{drps:12.1f}{grps:12.1f}   ratio {grps / drps:.2f} of direct")
                 print(f"{'errors':22}{sum(d['errors']):12d}{sum(g['errors']):12d}")
+                print(f"{'gateway CPU ms/req':22}{'':12}{statistics.mean(g['cpu']) * 1000:12.2f}")
                 for name in ("direct", "gateway"):
                     if statuses[name]:
                         codes = ", ".join(f"{k_} x{v}" for k_, v in sorted(statuses[name].items()))
-                        print(f"  {name} error statuses: {codes}")
+                        print(f"  {name} errors: {codes}")
                 # Saturated, latency is mostly queueing behind the 2 shared cores (50 clients /
                 # throughput): the paced phase measures what the gateway adds to one request.
                 rate = args.paced_load * drps

@@ -37,7 +37,8 @@ class SQLCounters:
         return await anyio.to_thread.run_sync(self.store.counters.incr, subject, period, ttl)
 
     async def aclose(self) -> None:
-        return None
+        if self.inline:
+            self.store.counters.close_inline()
 
 
 class RedisCounters:
