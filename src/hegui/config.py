@@ -61,6 +61,11 @@ class Settings(BaseModel):
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    # How long an idle client connection stays open. LONGER than clients keep theirs pooled
+    # (httpx, so the openai package: 5 s) and than a load balancer's idle time-out (60 s is
+    # common): then the client always closes first. With uvicorn's default of 5 s on both sides,
+    # a request sent on a connection the server was closing at that moment failed (ReadError).
+    client_keepalive_s: float = Field(75.0, gt=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     default_rpm: int = Field(600, ge=0)  # per API key and minute; 0 = unlimited; keys may override
     stream_mode: Literal["buffer", "audit_only"] = "buffer"  # buffer = nothing unscanned is sent

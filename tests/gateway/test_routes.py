@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hegui.policy import parse_policy
+from hegui.policy import default_policy, parse_policy
 
 from .helpers import BLOCK_TERM, MASK_TERM, PRODUCER, REFUSE_TERM, chat_body, sse_events, stream_text
 from .scripted_upstream import DEFAULT_TEXT
@@ -365,3 +365,38 @@ def test_idle_upstream_connections_expire_before_the_servers_keepalive(make_gate
     gw.post("/v1/chat/completions", chat_body("你好"), key)  # after it: a new connection
     ports = state.client_ports
     assert len(ports) == 3 and ports[0] == ports[1] and ports[2] != ports[1]
+
+
+def test_idle_client_connections_outlive_the_clients_own_pool_expiry(tmp_path, upstream):
+    # uvicorn's default (5 s) equals httpx's pool expiry: a client could reuse a connection the
+    # gateway was closing at that moment. The gateway keeps idle connections longer by default,
+    # and the setting reaches uvicorn.
+    import httpx
+
+    from hegui.config import Settings
+    from hegui.gateway import create_app
+    from hegui.gateway.server import uvicorn_options
+    from hegui.store import Store
+
+    from .helpers import term_moderator
+    from .scripted_upstream import ServerThread
+
+    assert Settings().client_keepalive_s > 5
+    s = Settings(database_url=f"sqlite:///{tmp_path}/k.db", upstream_url=upstream[0], client_keepalive_s=0.3)
+    opts = uvicorn_options(s)
+    assert opts["timeout_keep_alive"] == 0.3
+    st = Store(s.database_url, auto_migrate=True)
+    app = create_app(s, default_policy(), store=st, moderator_factory=term_moderator)
+    srv = ServerThread(app, timeout_keep_alive=opts["timeout_keep_alive"]).start()
+    try:
+        with httpx.Client(base_url=srv.url) as c:
+            ports = []
+            for pause in (0.0, 0.05, 0.8):
+                time.sleep(pause)
+                r = c.get("/healthz")
+                assert r.status_code == 200
+                ports.append(r.extensions["network_stream"].get_extra_info("client_addr")[1])
+        assert ports[0] == ports[1] != ports[2]  # kept while in use, closed by the server once idle
+    finally:
+        srv.stop()
+        st.close()

@@ -83,4 +83,13 @@ def serve(settings: Settings, log_level: str = "info") -> None:
                 update={"upstream_url": stack.enter_context(local_upstream(settings))}
             )
         app = create_app(settings, policy)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+        uvicorn.run(app, log_level=log_level, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn (also what tests start the gateway with)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "timeout_keep_alive": settings.client_keepalive_s,
+    }
