@@ -490,7 +490,7 @@ class Audit(_Repo):
         with engine.begin() as conn:
             conn.execute(self._insert, [r.model_dump(exclude={"id"}) for r in records])
 
-    _insert = insert(AuditRecordRow.__table__)
+    _insert = insert(AuditRecordRow.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
 
     def add(self, record: AuditRecord) -> None:
         self.add_many([record])
