@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from hegui.gateway.counters import lease_for
 from hegui.gateway.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ async def check(gw: Gateway, ctx: RequestContext) -> Response | None:
         return None  # unlimited
     now = time.time()
     minute = int(now // 60)
-    count = await gw.counters.incr(f"rl:key:{ctx.key_id}", f"m{minute}", 120)
+    count = await gw.counters.incr(f"rl:key:{ctx.key_id}", f"m{minute}", 120, lease=lease_for(rpm))
     if count > rpm:
         retry = max(1, int((minute + 1) * 60 - now))
         raise GatewayError(
