@@ -9,6 +9,12 @@ by hand except the small Cyrillic/Greek look-alike list and the financial numera
 * pypinyin's character dictionary: the toneless pinyin of every character (for homophones and
   pinyin spellings).
 
+Building ``FOLD`` and ``PHON`` walks every code point in Python (~0.6 s, half of building a
+moderator), and every process pays it: each corpus worker, each Ray task process, each CLI call.
+So both are kept in a disk cache (``cache_dir()``), under a key that changes with this file,
+Python, the Unicode version and the versions of OpenCC, pypinyin and numpy; a missing, stale or
+unreadable entry is simply rebuilt (``HEGUI_TABLE_CACHE=0`` turns the cache off).
+
 The tables are numpy arrays indexed by code point so that normalization is a gather in C, not a
 Python loop: ``FOLD[cp]`` is the folded code point or 0 (= delete; U+0000 itself is deleted), and
 ``PHON[cp]`` maps a folded CJK character to the code point standing for its syllable, so that two characters with the same toneless pinyin become the same code point.
@@ -16,9 +22,16 @@ Python loop: ``FOLD[cp]`` is the folded code point or 0 (= delete; U+0000 itself
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
+import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -118,9 +131,74 @@ def _fold_char(ch: str, t2s: dict[int, int]) -> str:
     return f
 
 
+# --------------------------------------------------------------------------------------------
+# the disk cache
+
+
+def cache_dir() -> Path:
+    if os.environ.get("HEGUI_HOME"):
+        return Path(os.environ["HEGUI_HOME"]).expanduser() / "tables"
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root).expanduser() / "hegui" / "tables"
+
+
+@cache
+def _cache_key() -> str:
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    versions = [sys.version, unicodedata.unidata_version]
+    for dist in ("opencc", "OpenCC", "pypinyin", "numpy"):
+        try:
+            versions.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{dist}=-")
+    h.update("\0".join(versions).encode())
+    return h.hexdigest()[:16]
+
+
+def _disk_cached(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``build()``'s arrays, from ``cache_dir()`` when an entry for this key is there."""
+    if os.environ.get("HEGUI_TABLE_CACHE", "1") == "0":
+        return build()
+    path = cache_dir() / f"{name}-{_cache_key()}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        pass  # absent, truncated or not an npz: rebuild
+    arrays = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # stub types allow_pickle only
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old state or the whole file
+    except OSError:
+        pass  # read-only home, full disk: work without the cache
+    return arrays
+
+
+# --------------------------------------------------------------------------------------------
+# FOLD
+
+
 @cache
 def fold_table() -> np.ndarray:
     """``FOLD[cp]`` -> folded code point, or 0 to delete. Idempotent: folding twice = once."""
+    changed = _disk_cached("fold", _fold_changes)
+    table = np.arange(N_CODEPOINTS, dtype=np.uint32)
+    table[changed["cps"]] = changed["to"]
+    table.setflags(write=False)
+    return table
+
+
+def _fold_changes() -> dict[str, np.ndarray]:
+    """Where ``FOLD`` differs from the identity: ``{"cps": code points, "to": their values}``."""
+    table = _build_fold_table()
+    cps = np.flatnonzero(table != np.arange(N_CODEPOINTS, dtype=np.uint32)).astype(np.uint32)
+    return {"cps": cps, "to": table[cps]}
+
+
+def _build_fold_table() -> np.ndarray:
     t2s = _t2s()
     keys: list[int] = []
     vals: list[int] = []
@@ -138,9 +216,7 @@ def fold_table() -> np.ndarray:
     table[0xF0000:] = DELETE  # supplementary private-use planes
     table[0] = DELETE
     # chains (a -> b -> c) collapse so that folding is idempotent
-    table = np.where(table != DELETE, table[table], DELETE).astype(np.uint32)
-    table.setflags(write=False)
-    return table
+    return np.where(table != DELETE, table[table], DELETE).astype(np.uint32)
 
 
 @dataclass(frozen=True)
@@ -159,27 +235,42 @@ def toneless(pinyin: str) -> str:
 
 @cache
 def phonetics() -> Phonetics:
+    arrays = _disk_cached("phonetics", _phonetic_readings)
+    syllables = tuple(str(x) for x in arrays["syllables"])
+    cps, sids = arrays["cps"], arrays["sids"]
+    phon = np.arange(N_CODEPOINTS, dtype=np.uint32)
+    for lo, hi in _CJK_RANGES:
+        phon[lo:hi] = NO_READING
+    phon[cps] = SYL_BASE + SYL_STEP * sids.astype(np.uint32)
+    phon.setflags(write=False)
+    char_syl = {chr(cp): syllables[sid] for cp, sid in zip(cps.tolist(), sids.tolist(), strict=True)}
+    return Phonetics(syllables, {s: i for i, s in enumerate(syllables)}, char_syl, phon)
+
+
+def _phonetic_readings() -> dict[str, np.ndarray]:
+    """Each normalized CJK character with a reading: ``cps`` and its syllable id ``sids``, and
+    ``syllables`` (id -> toneless pinyin), from pypinyin's dictionary."""
     from pypinyin.pinyin_dict import pinyin_dict
 
     fold = fold_table()
     syls: dict[str, int] = {}
-    char_syl: dict[str, str] = {}
-    phon = np.arange(N_CODEPOINTS, dtype=np.uint32)
-    for lo, hi in _CJK_RANGES:
-        phon[lo:hi] = NO_READING
+    cps: list[int] = []
+    sids: list[int] = []
     for cp, readings in pinyin_dict.items():
         if cp >= N_CODEPOINTS or int(fold[cp]) != cp:
             continue  # only normalized characters need a key (FOLD runs first)
         s = toneless(readings.split(",")[0])
         if not s.isascii() or not s.isalpha():
             continue
-        sid = syls.setdefault(s, len(syls))
-        char_syl[chr(cp)] = s
-        phon[cp] = SYL_BASE + SYL_STEP * sid
+        cps.append(cp)
+        sids.append(syls.setdefault(s, len(syls)))
     if len(syls) * SYL_STEP > 0xA000 - SYL_BASE:
         raise RuntimeError("too many syllables for the CJK block")
-    phon.setflags(write=False)
-    return Phonetics(tuple(syls), syls, char_syl, phon)
+    return {
+        "syllables": np.array(list(syls), dtype=str),
+        "cps": np.array(cps, dtype=np.uint32),
+        "sids": np.array(sids, dtype=np.uint16),
+    }
 
 
 @cache
