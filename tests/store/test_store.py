@@ -219,7 +219,18 @@ def test_sqlite_try_incr_never_waits_for_the_write_lock(tmp_path) -> None:
 
     assert anyio.run(incr_while_locked) == 2
     assert st.counters.get("k", "p") == 2
-    # the connection's own busy timeout is back for everyone else
+    # the inline connection has its own zero busy timeout; every other connection keeps its own,
+    # and so does the inline one once it is back in the pool
     with st.engine.connect() as conn:
         assert conn.connection.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    st.counters.close_inline()
+    conns = [st.engine.connect() for _ in range(st.engine.pool.size())]
+    try:
+        timeouts = [
+            c.connection.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] for c in conns
+        ]
+    finally:
+        for c in conns:
+            c.close()
+    assert min(timeouts) > 0, timeouts
     st.close()

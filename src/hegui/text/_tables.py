@@ -22,6 +22,7 @@ Python loop: ``FOLD[cp]`` is the folded code point or 0 (= delete; U+0000 itself
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -169,11 +170,15 @@ def _disk_cached(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError:
+        return arrays  # read-only home, a file in the way: work without the cache
+    try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # stub types allow_pickle only
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old state or the whole file
     except OSError:
-        pass  # read-only home, full disk: work without the cache
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # a full disk: leave no partial file behind
     return arrays
 
 
