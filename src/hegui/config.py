@@ -20,6 +20,15 @@ ENV_PREFIX = "HEGUI_"
 DEFAULT_DATABASE_URL = "sqlite:///./var/hegui.db"
 
 
+def cache_home(part: str) -> Path:
+    """Where Hegui keeps derived files it can rebuild (converted models, normalization tables):
+    ``$HEGUI_HOME/<part>``, else ``$XDG_CACHE_HOME/hegui/<part>`` or ``~/.cache/hegui/<part>``."""
+    if os.environ.get("HEGUI_HOME"):
+        return Path(os.environ["HEGUI_HOME"]).expanduser() / part
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root).expanduser() / "hegui" / part
+
+
 class SettingsError(ValueError):
     """A settings file or variable is wrong; the message names it."""
 

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hegui.config import cache_home
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -261,10 +263,7 @@ def validation_message(exc: ValidationError) -> tuple[str, str | None]:
 
 
 def model_home() -> Path:
-    if os.environ.get("HEGUI_HOME"):
-        return Path(os.environ["HEGUI_HOME"]).expanduser() / "models"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "hegui" / "models"
+    return cache_home("models")
 
 
 def sha256_file(path: Path) -> str:

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hegui.config import cache_home
+
 N_CODEPOINTS = 0x110000
 DELETE = 0  # FOLD value meaning "drop this character"
 # Syllable ids are written as code points spread over the CJK block (0x4E00 + 48 * id) rather than
@@ -137,10 +139,7 @@ def _fold_char(ch: str, t2s: dict[int, int]) -> str:
 
 
 def cache_dir() -> Path:
-    if os.environ.get("HEGUI_HOME"):
-        return Path(os.environ["HEGUI_HOME"]).expanduser() / "tables"
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root).expanduser() / "hegui" / "tables"
+    return cache_home("tables")
 
 
 @cache
