@@ -33,10 +33,12 @@ class State:
     completed_streams: int = 0
     once: set[str] = field(default_factory=set)
     client_ports: list[int] = field(default_factory=list)  # per request: which connection it came on
+    headers: list[dict[str, str]] = field(default_factory=list)  # per request: the headers received
 
     def reset(self) -> None:
         self.requests.clear()
         self.client_ports.clear()
+        self.headers.clear()
         self.cancelled = 0
         self.completed_streams = 0
         self.once.clear()
@@ -58,6 +60,7 @@ def create_upstream(state: State | None = None) -> Starlette:
         body = await req.json()
         state.requests.append(body)
         state.client_ports.append(req.client.port if req.client else 0)
+        state.headers.append(dict(req.headers))
         sc = body.get("scripted") or {}
         mode = sc.get("mode", "normal")
         text = sc.get("text", DEFAULT_TEXT)

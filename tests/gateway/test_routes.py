@@ -351,6 +351,30 @@ def test_streamed_requests_reuse_the_upstream_connection(make_gateway, upstream)
     assert len(state.client_ports) == 5 and len(set(state.client_ports)) == 1
 
 
+def test_both_upstream_senders_send_and_relay_the_same(make_gateway, upstream):
+    # aiohttp (default, called directly) and httpx: same request upstream (key, UTF-8 JSON body),
+    # same answers to the client, streamed or not
+    state = upstream[1]
+    seen: dict[str, list] = {}
+    for transport in ("aiohttp", "httpx"):
+        gw = make_gateway(upstream_transport=transport, upstream_api_key="sk-upstream-秘".encode().hex())
+        _, key = gw.user()
+        state.reset()
+        plain = gw.post("/v1/chat/completions", chat_body("你好，世界"), key)
+        streamed = gw.post("/v1/chat/completions", chat_body("你好，世界", stream=True), key)
+        assert plain.status_code == 200 and streamed.status_code == 200
+        h = state.headers[0]
+        assert h["authorization"] == "Bearer " + "sk-upstream-秘".encode().hex()
+        assert h["content-type"] == "application/json"
+        assert state.requests[0]["messages"][-1]["content"] == "你好，世界"
+        seen[transport] = [
+            plain.json()["choices"][0]["message"]["content"],
+            stream_text(sse_events(streamed.text)),
+            sorted(state.requests[1]),
+        ]
+    assert seen["aiohttp"] == seen["httpx"]
+
+
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_idle_upstream_connections_expire_before_the_servers_keepalive(make_gateway, upstream, transport):
     # An idle pooled connection is dropped after upstream_keepalive_s, so the gateway never

@@ -19,6 +19,7 @@ import httpx
 
 from hegui.config import Settings
 from hegui.gateway.errors import GatewayError, upstream_error
+from hegui.gateway.transport import AiohttpSender, HttpxSender, Sender, UpstreamResponse
 
 RETRY_STATUS = frozenset({429, 503})
 
@@ -30,40 +31,47 @@ class Upstream:
         self.base_url = settings.upstream_url
         self.retries = settings.upstream_retries
         self.backoff = settings.upstream_backoff_s
-        headers = (
-            {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
-        )
+        headers = {"User-Agent": "hegui-gateway"}
+        if settings.upstream_api_key:
+            headers["Authorization"] = f"Bearer {settings.upstream_api_key}"
         limits = httpx.Limits(
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
             keepalive_expiry=settings.upstream_keepalive_s,
         )
-        if transport is None and settings.upstream_transport == "aiohttp":
-            from hegui.gateway.transport import AiohttpTransport
-
-            transport = AiohttpTransport(limits)
-        self.client = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers=headers,
-            timeout=httpx.Timeout(
-                connect=settings.upstream_connect_timeout_s,
-                read=settings.upstream_read_timeout_s,
-                write=settings.upstream_connect_timeout_s,
-                pool=settings.upstream_connect_timeout_s,
-            ),
-            limits=limits,
-            transport=transport,
+        timeout = httpx.Timeout(
+            connect=settings.upstream_connect_timeout_s,
+            read=settings.upstream_read_timeout_s,
+            write=settings.upstream_connect_timeout_s,
+            pool=settings.upstream_connect_timeout_s,
         )
+        self.sender: Sender
+        if transport is None and settings.upstream_transport == "aiohttp":
+            self.sender = AiohttpSender(self.base_url, headers, limits, timeout)
+        else:  # httpx by choice, or a custom httpx transport (in-process apps, mocks)
+            client = httpx.AsyncClient(
+                base_url=self.base_url + "/",
+                headers=headers,
+                timeout=timeout,
+                limits=limits,
+                transport=transport,
+            )
+            self.sender = HttpxSender(client)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.sender.aclose()
 
-    async def _send(self, method: str, path: str, payload: Any | None, stream: bool) -> httpx.Response:
+    async def _send(self, method: str, path: str, payload: Any | None, stream: bool) -> UpstreamResponse:
+        # encoded once, as httpx's json= would: UTF-8, compact, no NaN
+        body = (
+            None
+            if payload is None
+            else json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        )
         attempt = 0
         while True:
             try:
-                req = self.client.build_request(method, path, json=payload)
-                resp = await self.client.send(req, stream=stream)
+                resp = await self.sender.send(method, path, body, stream)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if attempt >= self.retries:
                     raise upstream_error(
@@ -82,7 +90,7 @@ class Upstream:
             await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     @staticmethod
-    async def _error_from(resp: httpx.Response) -> GatewayError:
+    async def _error_from(resp: UpstreamResponse) -> GatewayError:
         """Map an upstream error status to ours; pass 4xx messages on, hide 5xx details."""
         try:
             raw = await resp.aread()
@@ -109,14 +117,14 @@ class Upstream:
         if resp.status_code >= 400:
             raise await self._error_from(resp)
         try:
-            data = resp.json()
+            data = json.loads(resp.content)
         except ValueError as exc:
             raise upstream_error(502, "upstream returned invalid JSON", "upstream_invalid_json") from exc
         if not isinstance(data, dict):
             raise upstream_error(502, "upstream returned JSON that is not an object", "upstream_invalid_json")
         return data, (time.perf_counter() - t0) * 1000.0
 
-    async def open_stream(self, path: str, payload: dict[str, Any]) -> httpx.Response:
+    async def open_stream(self, path: str, payload: dict[str, Any]) -> UpstreamResponse:
         """Send the request and return the open response (status checked) for ``sse_events``."""
         resp = await self._send("POST", path, payload, stream=True)
         if resp.status_code >= 400:
@@ -128,12 +136,12 @@ class Upstream:
         if resp.status_code >= 400:
             raise await self._error_from(resp)
         try:
-            return dict(resp.json())
+            return dict(json.loads(resp.content))
         except (ValueError, TypeError) as exc:
             raise upstream_error(502, "upstream returned invalid JSON", "upstream_invalid_json") from exc
 
 
-async def sse_events(resp: httpx.Response) -> AsyncIterator[str]:
+async def sse_events(resp: UpstreamResponse) -> AsyncIterator[str]:
     """The ``data:`` payloads of an SSE stream (multi-line data joined with newlines)."""
     data: list[str] = []
     async for line in resp.aiter_lines():

@@ -23,6 +23,7 @@ from starlette.responses import StreamingResponse
 from hegui.gateway import shapes
 from hegui.gateway.steps import audit_step, incidents, labels, upstream_payload
 from hegui.gateway.steps.complete import read_usage
+from hegui.gateway.transport import UpstreamResponse
 from hegui.gateway.upstream import sse_events
 from hegui.moderation import Action, Finding, StreamModerator
 
@@ -57,7 +58,7 @@ class ChoiceState:
 
 
 class Relay:
-    def __init__(self, gw: Gateway, ctx: RequestContext, resp: httpx.Response, client_usage: bool):
+    def __init__(self, gw: Gateway, ctx: RequestContext, resp: UpstreamResponse, client_usage: bool):
         assert ctx.moderator is not None and ctx.policy is not None
         self.gw, self.ctx, self.resp = gw, ctx, resp
         self.moderator = ctx.moderator
