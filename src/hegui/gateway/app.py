@@ -7,8 +7,9 @@ routers, or call ``app.include_router(...)`` / ``app.mount("/console", console_a
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,23 +66,88 @@ class BodyLimit:
                 return
             chunks.append(body)
             more = msg.get("more_body", False)
-        whole = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": whole, "more_body": False}
-            return await receive()  # afterwards: wait for the disconnect like the real receive
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         err = GatewayError(
             413, f"request body exceeds the limit of {self.limit} bytes", code="request_too_large"
         )
         await err.response()(scope, receive, send)
+
+
+GENERATION_ROUTES: dict[str, tuple[Route, type[BaseModel]]] = {
+    "/v1/chat/completions": ("chat", ChatCompletionRequest),
+    "/v1/completions": ("completions", CompletionRequest),
+}
+
+Handler = Callable[[Request, Route, dict[str, Any]], Awaitable[Response]]
+
+
+def _json_content_type(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            mime = value.split(b";", 1)[0].strip().lower()
+            return mime == b"application/json" or (
+                mime.startswith(b"application/") and mime.endswith(b"+json")
+            )
+    return False
+
+
+class GenerationFastPath:
+    """Serves well-formed requests to the two generation routes without FastAPI's per-request
+    machinery (routing over every console route, dependency solving, body re-validation, exit
+    stacks): measured on loopback, that machinery was ~15 % of the gateway's CPU per request.
+
+    Only a POST with a JSON content type whose body parses to an object that validates against
+    the route's schema is served here, by the same handler the FastAPI route calls. Anything else
+    (bad JSON, a failed validation, another content type, another method or path) goes on to
+    FastAPI unchanged, which answers exactly as it did before: one set of error semantics. The
+    FastAPI routes stay, too, for the OpenAPI document and for apps that mount the router.
+    """
+
+    def __init__(self, app: ASGIApp, handler: Handler):
+        self.app, self.handler = app, handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hit = GENERATION_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        if hit is None or scope["method"] != "POST" or not _json_content_type(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunks.append(msg.get("body", b""))
+            more = msg.get("more_body", False)
+        raw = b"".join(chunks)
+        route, schema = hit
+        try:
+            obj = json.loads(raw)
+            body = (
+                schema.model_validate(obj).model_dump(exclude_unset=True) if isinstance(obj, dict) else None
+            )
+        except (ValueError, ValidationError):  # ValidationError is a ValueError; named for the reader
+            body = None
+        if body is None:  # let FastAPI answer it, with the body it would have read
+            await self.app(scope, _replay(raw, receive), send)
+            return
+        response = await self.handler(Request(scope), route, body)
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # afterwards: wait for the disconnect like the real receive
+
+    return replay
 
 
 def _client(request: Request, settings: Settings) -> tuple[str | None, int | None]:
@@ -119,6 +186,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gw
+
+    def _ctx(request: Request, route: Route, body: dict[str, Any]) -> RequestContext:
+        ip, port = _client(request, settings)
+        return RequestContext(
+            route=route,
+            body=body,
+            client_ip=ip,
+            client_port=port,
+            auth_header=request.headers.get("authorization"),
+        )
+
+    async def generate(request: Request, route: Route, body: dict[str, Any]) -> Response:
+        return await pipeline.handle(gw, _ctx(request, route, body))
+
+    # add_middleware puts the newest outermost: BodyLimit runs first, then the fast path
+    app.add_middleware(GenerationFastPath, handler=generate)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -135,23 +218,13 @@ def create_app(
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return GatewayError(exc.status_code, str(exc.detail), code=code).response()
 
-    def _ctx(request: Request, route: Route, body: dict[str, Any]) -> RequestContext:
-        ip, port = _client(request, settings)
-        return RequestContext(
-            route=route,
-            body=body,
-            client_ip=ip,
-            client_port=port,
-            auth_header=request.headers.get("authorization"),
-        )
-
     @app.post("/v1/chat/completions", responses=ERRORS, tags=["openai"])
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-        return await pipeline.handle(gw, _ctx(request, "chat", body.model_dump(exclude_unset=True)))
+        return await generate(request, "chat", body.model_dump(exclude_unset=True))
 
     @app.post("/v1/completions", responses=ERRORS, tags=["openai"])
     async def completions(request: Request, body: CompletionRequest) -> Response:
-        return await pipeline.handle(gw, _ctx(request, "completions", body.model_dump(exclude_unset=True)))
+        return await generate(request, "completions", body.model_dump(exclude_unset=True))
 
     @app.get("/v1/models", responses=ERRORS, tags=["openai"])
     async def models(request: Request) -> Response:
