@@ -85,6 +85,9 @@ class Settings(BaseModel):
     # audit
     audit_hmac_key: str | None = None  # keyed hash of content in the audit log (plain SHA-256 if unset)
     audit_queue_max: int = Field(10_000, ge=10)  # records waiting for the database before 503s
+    # how long the audit writer waits to gather a batch: one commit per ~50 ms instead of one per
+    # request (-0.4 ms of CPU per request at low load); flush() and a full batch cut it short
+    audit_linger_s: float = Field(0.05, ge=0, le=5)
 
     @field_validator("database_url")
     @classmethod

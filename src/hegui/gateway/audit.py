@@ -82,7 +82,7 @@ class AuditWriter:
         queue_max: int = 10_000,
         batch: int = 500,
         retry_s: float = 0.5,
-        linger_s: float = 0.005,
+        linger_s: float = 0.05,
     ):
         self.store = store
         self.linger_s = linger_s
@@ -92,6 +92,7 @@ class AuditWriter:
         self._q: deque[AuditRecord] = deque()
         self._cv = threading.Condition()
         self._inflight = 0
+        self._flushing = 0  # callers waiting in flush(): the writer does not linger for them
         self._stop = False
         self.healthy = True
         self.last_error: str | None = None
@@ -109,7 +110,9 @@ class AuditWriter:
     def submit(self, record: AuditRecord) -> None:
         with self._cv:
             self._q.append(record)
-            if len(self._q) == 1:  # wake an idle writer; a lingering one picks the rest up
+            # wake an idle writer, or a lingering one once a whole batch is waiting; otherwise
+            # the lingering writer picks the rest up
+            if len(self._q) == 1 or len(self._q) == self.batch:
                 self._cv.notify_all()  # all: a flush() may be waiting on the same condition
 
     def _run(self) -> None:
@@ -119,7 +122,7 @@ class AuditWriter:
                     self._cv.wait()
                 if not self._q and self._stop:
                     return
-                if len(self._q) < self.batch and not self._stop and self.linger_s:
+                if len(self._q) < self.batch and not self._stop and not self._flushing and self.linger_s:
                     # under load, wait a moment for more records: one commit for many requests
                     # instead of one each keeps the writer off the event loop's GIL
                     self._cv.wait(self.linger_s)
@@ -151,11 +154,16 @@ class AuditWriter:
         """Wait until every queued record is written (True) or the timeout passes (False)."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            while self._q or self._inflight:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(min(left, 0.05))
+            self._flushing += 1
+            self._cv.notify_all()  # a lingering writer writes now
+            try:
+                while self._q or self._inflight:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cv.wait(min(left, 0.05))
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 10.0) -> bool:

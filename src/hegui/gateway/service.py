@@ -48,7 +48,7 @@ class Gateway:
             if settings.redis_url
             else SQLCounters(self.store)
         )
-        self.audit = AuditWriter(self.store, settings.audit_queue_max)
+        self.audit = AuditWriter(self.store, settings.audit_queue_max, linger_s=settings.audit_linger_s)
         self.metrics = Metrics()
         self._key_cache: dict[str, tuple[float, Principal]] = {}
         self.models_cache: tuple[float, list[str]] | None = None
