@@ -23,6 +23,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import aiohttp
 import httpx
 
 _EOL = re.compile(r"\r\n|\r|\n")  # the SSE line ends; str.splitlines would also split on U+2028 etc.
@@ -64,8 +65,6 @@ class HttpxSender:
 
 
 def _mapped(exc: BaseException) -> httpx.TransportError:
-    import aiohttp
-
     msg = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(msg)
@@ -80,10 +79,9 @@ def _mapped(exc: BaseException) -> httpx.TransportError:
     return httpx.TransportError(msg)
 
 
-def _errors() -> tuple[type[BaseException], ...]:
-    import aiohttp
-
-    return (aiohttp.ClientError, TimeoutError)
+# imported with the module, not on the first request: importing aiohttp takes ~0.3 s (it builds
+# its SSL contexts), which the first proxied request used to pay
+_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
 
 
 async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
@@ -120,7 +118,7 @@ class AiohttpResponse:
         if not self._read:
             try:
                 self.content = await self._resp.read()
-            except _errors() as exc:
+            except _ERRORS as exc:
                 raise _mapped(exc) from exc
             self._read = True
         return self.content
@@ -129,7 +127,7 @@ class AiohttpResponse:
         try:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
-        except _errors() as exc:
+        except _ERRORS as exc:
             raise _mapped(exc) from exc
 
     def aiter_lines(self) -> AsyncIterator[str]:
@@ -151,8 +149,6 @@ class AiohttpSender:
         self._client_timeout: Any = None
 
     def _get_session(self) -> Any:
-        import aiohttp
-
         if self._session is None:  # created on first use: it must belong to the running loop
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections or 0,
@@ -180,7 +176,7 @@ class AiohttpSender:
                 allow_redirects=False,
                 timeout=self._client_timeout,
             )
-        except _errors() as exc:
+        except _ERRORS as exc:
             raise _mapped(exc) from exc
         out = AiohttpResponse(resp)
         if not stream:
