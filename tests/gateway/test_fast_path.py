@@ -69,13 +69,13 @@ def two_gateways(tmp_path, upstream):
         for m in list(app.user_middleware):
             if m.cls is GenerationFastPath:
                 if fast:
-                    handler = m.kwargs["handler"]
+                    make_ctx = m.kwargs["make_ctx"]
 
-                    async def counted(request, route, body, _h=handler):  # type: ignore[no-untyped-def]
+                    def counted(request, route, body, _make=make_ctx):  # type: ignore[no-untyped-def]
                         served.append(route)
-                        return await _h(request, route, body)
+                        return _make(request, route, body)
 
-                    m.kwargs["handler"] = counted
+                    m.kwargs["make_ctx"] = counted
                 else:
                     app.user_middleware.remove(m)
         apps.append(ServerThread(app).start())
@@ -101,3 +101,22 @@ def test_fast_path_answers_as_fastapi_does(two_gateways) -> None:
         assert answers[0] == answers[1], (path, body)
     # the six well-formed requests, and only they, went through the fast path
     assert served == ["chat", "chat", "chat", "completions", "completions", "chat"]
+
+
+def test_fast_path_writes_the_audit_record_even_when_the_pipeline_fails(two_gateways, monkeypatch) -> None:
+    (fast, _slow), key, served, _state = two_gateways
+    from hegui.gateway.steps import complete
+
+    async def broken(gw, ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(complete, "respond", broken)
+    r = httpx.post(
+        fast.url + "/v1/chat/completions", json=chat_body("你好"), headers={"Authorization": f"Bearer {key}"}
+    )
+    assert r.status_code == 500 and served == ["chat"]
+    gw = fast.app.state.gateway
+    assert gw.audit.flush(10)
+    records = list(gw.store.audit.iter())
+    assert len(records) == 1
+    assert (records[0].status_code, records[0].outcome) == (500, "internal_error")

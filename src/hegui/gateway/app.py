@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -80,7 +80,7 @@ GENERATION_ROUTES: dict[str, tuple[Route, type[BaseModel]]] = {
     "/v1/completions": ("completions", CompletionRequest),
 }
 
-Handler = Callable[[Request, Route, dict[str, Any]], Awaitable[Response]]
+ContextFactory = Callable[[Request, Route, dict[str, Any]], RequestContext]
 
 
 def _json_content_type(scope: Scope) -> bool:
@@ -99,14 +99,14 @@ class GenerationFastPath:
     stacks): measured on loopback, that machinery was ~15 % of the gateway's CPU per request.
 
     Only a POST with a JSON content type whose body parses to an object that validates against
-    the route's schema is served here, by the same handler the FastAPI route calls. Anything else
+    the route's schema is served here, by the same pipeline the FastAPI route calls. Anything else
     (bad JSON, a failed validation, another content type, another method or path) goes on to
     FastAPI unchanged, which answers exactly as it did before: one set of error semantics. The
     FastAPI routes stay, too, for the OpenAPI document and for apps that mount the router.
     """
 
-    def __init__(self, app: ASGIApp, handler: Handler):
-        self.app, self.handler = app, handler
+    def __init__(self, app: ASGIApp, gateway: Gateway, make_ctx: ContextFactory):
+        self.app, self.gw, self.make_ctx = app, gateway, make_ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hit = GENERATION_ROUTES.get(scope["path"]) if scope["type"] == "http" else None
@@ -133,8 +133,13 @@ class GenerationFastPath:
         if body is None:  # let FastAPI answer it, with the body it would have read
             await self.app(scope, _replay(raw, receive), send)
             return
-        response = await self.handler(Request(scope), route, body)
-        await response(scope, receive, send)
+        ctx = self.make_ctx(Request(scope), route, body)
+        try:
+            # the audit record is written after the response is sent, and however sending ends
+            response = await pipeline.handle(self.gw, ctx, audit_after_send=True)
+            await response(scope, receive, send)
+        finally:
+            pipeline.audit_after_send(self.gw, ctx)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -201,7 +206,7 @@ def create_app(
         return await pipeline.handle(gw, _ctx(request, route, body))
 
     # add_middleware puts the newest outermost: BodyLimit runs first, then the fast path
-    app.add_middleware(GenerationFastPath, handler=generate)
+    app.add_middleware(GenerationFastPath, gateway=gw, make_ctx=_ctx)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)

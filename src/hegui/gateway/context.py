@@ -60,6 +60,7 @@ class RequestContext:
     label_applied: bool = False
     incident_ids: list[int] = field(default_factory=list)
     warning: str | None = None
+    audit_pending: bool = False  # the audit record is written once the response has been sent
 
     @property
     def stream(self) -> bool:

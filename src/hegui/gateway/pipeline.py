@@ -47,7 +47,11 @@ BEFORE_UPSTREAM: tuple[Step, ...] = (
 )
 
 
-async def handle(gw: Gateway, ctx: RequestContext) -> Response:
+async def handle(gw: Gateway, ctx: RequestContext, audit_after_send: bool = False) -> Response:
+    """The response to one request. Its audit record is written before this returns, or, with
+    ``audit_after_send``, by ``audit_after_send(gw, ctx)``, which the caller must then call (in a
+    ``finally``) once the response has been sent: it keeps ~0.15 ms of record building, hashing and
+    metrics off the client's wait. Streams always write theirs when they end."""
     streaming_started = False
     try:
         for step in BEFORE_UPSTREAM:
@@ -66,6 +70,20 @@ async def handle(gw: Gateway, ctx: RequestContext) -> Response:
         err = unavailable(f"storage unavailable ({exc}); refusing to serve without policy state and audit")
         ctx.status_code, ctx.outcome, ctx.error_code = err.status, "store_unavailable", err.code
         return err.response({"X-Request-Id": ctx.request_id})
+    except Exception:
+        # a bug: the server answers 500; the audit record says so instead of "ok"
+        ctx.status_code, ctx.outcome, ctx.error_code = 500, "internal_error", "internal_error"
+        raise
     finally:
         if not streaming_started:
-            audit_step.finish(gw, ctx)
+            if audit_after_send:
+                ctx.audit_pending = True
+            else:
+                audit_step.finish(gw, ctx)
+
+
+def audit_after_send(gw: Gateway, ctx: RequestContext) -> None:
+    """Write the record ``handle(..., audit_after_send=True)`` left pending (at most once)."""
+    if ctx.audit_pending:
+        ctx.audit_pending = False
+        audit_step.finish(gw, ctx)
