@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import httpx
 import pytest
 
 from hegui.policy import default_policy, parse_policy
@@ -421,6 +422,38 @@ def test_idle_client_connections_outlive_the_clients_own_pool_expiry(tmp_path, u
                 assert r.status_code == 200
                 ports.append(r.extensions["network_stream"].get_extra_info("client_addr")[1])
         assert ports[0] == ports[1] != ports[2]  # kept while in use, closed by the server once idle
+    finally:
+        srv.stop()
+        st.close()
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_audited_source_address_follows_trust_forwarded_for_only(tmp_path, upstream, trust):
+    # uvicorn, left to its defaults, takes X-Forwarded-For from loopback clients at their word
+    from hegui.config import Settings
+    from hegui.gateway import create_app
+    from hegui.gateway.server import uvicorn_options
+    from hegui.store import NewUser, Store
+
+    from .helpers import term_moderator
+    from .scripted_upstream import ServerThread
+
+    s = Settings(
+        database_url=f"sqlite:///{tmp_path}/f.db", upstream_url=upstream[0], trust_forwarded_for=trust
+    )
+    st = Store(s.database_url, auto_migrate=True)
+    uid = st.users.add(NewUser(name="f", verified=True, age_band="adult")).id
+    key = st.keys.issue(uid).secret
+    app = create_app(s, default_policy(), store=st, moderator_factory=term_moderator, console=False)
+    opts = {k: v for k, v in uvicorn_options(s).items() if k not in ("host", "port")}
+    srv = ServerThread(app, **opts).start()
+    try:
+        headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.9"}
+        r = httpx.post(srv.url + "/v1/chat/completions", json=chat_body("你好"), headers=headers, timeout=30)
+        assert r.status_code == 200
+        assert app.state.gateway.audit.flush(10)
+        (rec,) = list(st.audit.iter())
+        assert rec.source_ip == ("203.0.113.9" if trust else "127.0.0.1")
     finally:
         srv.stop()
         st.close()

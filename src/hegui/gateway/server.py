@@ -92,4 +92,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "timeout_keep_alive": settings.client_keepalive_s,
+        # who may set the client address is the gateway's setting (trust_forwarded_for), not
+        # uvicorn's: its default believes X-Forwarded-For from 127.0.0.1, so any local client could
+        # write an address of its choice into the audit log
+        "proxy_headers": False,
     }
