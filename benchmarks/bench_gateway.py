@@ -1,8 +1,12 @@
 """Gateway overhead against calling the upstream directly, measured in the same run.
 
 Starts a fast scripted OpenAI-compatible upstream and the gateway (real uvicorn processes on
-loopback, SQLite storage, audit log on, rate limiting on), then drives both with an async httpx load
+loopback, SQLite storage, audit log on, rate limiting on), then drives both with an async load
 generator at N concurrent clients: non-streaming and streaming, full input+output moderation.
+The load generator shares the 2 cores with what it measures, so by default it is a light one
+(pre-built requests on keep-alive sockets, responses parsed by httptools); ``--client httpx``
+uses ``httpx.AsyncClient``, which costs ~1 ms of CPU per request and adds its contention to
+both sides' latency.
 Reports added latency p50/p99 (gateway minus direct), throughput ratio, and gateway memory per
 1,000 open streams.
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -32,6 +37,7 @@ TERM_GATEWAY = ROOT / "tests" / "gateway" / "run_gateway.py"
 PROMPT = "请帮我写一段关于春天的短文，描述公园里的花草树木、游人和天气，语言要生动自然。"
 ANSWER = ("春天来了，公园里的桃花和樱花竞相开放，柳树抽出嫩绿的新芽。" * 4)[:200]
 CONTENT = re.compile(r'"(?:content|text)":\s*"[^"]')  # the first non-empty piece of answer text
+CONTENT_B = re.compile(rb'"(?:content|text)":\s*"[^"]')
 CHUNKS = [ANSWER[i : i + 8] for i in range(0, len(ANSWER), 8)]
 
 
@@ -75,14 +81,137 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+UPSTREAM_DELAY_S = 0.0  # --upstream-delay-ms: the scripted model's generation time per answer
+
+
 def body(stream: bool, chat: bool = True) -> dict:
     b: dict = {"model": "m", "stream": stream, "scripted": {"chunks": CHUNKS}}
+    if UPSTREAM_DELAY_S:  # streamed: spread over the chunks, as a model generates them
+        b["scripted"].update(
+            {"delay": UPSTREAM_DELAY_S / len(CHUNKS)}
+            if stream
+            else {"mode": "slow", "delay": UPSTREAM_DELAY_S}
+        )
     if chat:
         b["messages"] = [
             {"role": "system", "content": "你是一个有帮助的助手。"},
             {"role": "user", "content": PROMPT},
         ]
     return b
+
+
+class RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of the light load generator: pre-built request bytes out,
+    responses parsed by httptools (uvicorn's C parser). A Python client with a full HTTP stack
+    (httpx) spends ~1 ms of CPU per request on the same 2 cores as the gateway and the upstream;
+    that contention, not the gateway, then shows up in the "added" latency."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] | None = None
+        self.closed = False
+        self.status = 0
+        self.first: float | None = None
+        self.tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(ConnectionError("connection closed mid-response"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:  # a malformed response fails the request, not the run
+            if self.done is not None and not self.done.done():
+                self.done.set_exception(exc)
+
+    # httptools callbacks
+    def on_status(self, _status: bytes) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        if self.first is None:
+            if CONTENT_B.search(self.tail + body):
+                self.first = time.perf_counter()
+            self.tail = body[-32:]
+
+    def on_message_complete(self) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    async def request(self, raw: bytes) -> tuple[int, float | None]:
+        """Send one request; (status, time of the first answer text or None) once it is complete."""
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self.status, self.first, self.tail = 0, None, b""
+        self.transport.write(raw)
+        await self.done
+        return self.status, self.first
+
+
+def raw_request(base: str, key: str | None, stream: bool) -> bytes:
+    host = base.split("://", 1)[1]
+    payload = json.dumps(body(stream), ensure_ascii=False).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n" + (f"authorization: Bearer {key}\r\n" if key else "") + "\r\n"
+    )
+    return head.encode() + payload
+
+
+async def run_load_raw(
+    base: str, key: str | None, stream: bool, n: int, conc: int, rate: float | None = None
+) -> dict[str, float | list[float]]:
+    """``run_load`` with the light client (``RawConnection``): same schedule, same figures."""
+    host, port = base.split("://", 1)[1].split(":")
+    raw = raw_request(base, key, stream)
+    loop = asyncio.get_running_loop()
+    lat: list[float] = []
+    ttft: list[float] = []
+    statuses: dict[str, int] = {}
+
+    def failed(what: str) -> None:
+        statuses[what] = statuses.get(what, 0) + 1
+
+    todo = iter(range(n))
+    start = time.perf_counter()
+
+    async def worker() -> None:
+        conn: RawConnection | None = None
+        for i in todo:
+            if rate:
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            t0 = time.perf_counter()
+            try:
+                if conn is None or conn.closed:
+                    _, conn = await loop.create_connection(RawConnection, host, int(port))
+                status, first = await asyncio.wait_for(conn.request(raw), 60)
+            except (OSError, TimeoutError, ValueError) as exc:
+                failed(type(exc).__name__)
+                if conn is not None and conn.transport is not None:
+                    conn.transport.close()
+                conn = None
+                continue
+            end = time.perf_counter()
+            if status != 200:
+                failed(str(status))
+            lat.append(end - t0)
+            if stream:
+                ttft.append((first if first is not None else end) - t0)
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    wall = time.perf_counter() - t0
+    return {"lat": lat, "ttft": ttft, "rps": n / wall, "errors": sum(statuses.values()), "statuses": statuses}
 
 
 async def run_load(
@@ -192,12 +321,26 @@ def main() -> None:
         help="the gateway's upstream transport (HEGUI_UPSTREAM_TRANSPORT)",
     )
     ap.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load generator: raw = keep-alive sockets + httptools (light); httpx = httpx.AsyncClient",
+    )
+    ap.add_argument(
+        "--upstream-delay-ms",
+        type=float,
+        default=0.0,
+        help="the scripted upstream takes this long per answer, like a (very fast) model; default 0",
+    )
+    ap.add_argument(
         "--paced-load",
         type=float,
         default=0.3,
-        help="the paced phase's request rate, as a share of the direct throughput just measured",
+        help="the paced phase's request rate, as a share of the lower of the two throughputs just measured",
     )
     args = ap.parse_args()
+    global UPSTREAM_DELAY_S
+    UPSTREAM_DELAY_S = args.upstream_delay_ms / 1000
 
     tmp = Path(tempfile.mkdtemp(prefix="hegui-bench-"))
     up_port, gw_port = free_port(), free_port()
@@ -241,21 +384,24 @@ def main() -> None:
         gw_url = f"http://127.0.0.1:{gw_port}"
         wait_ready(gw_url + "/healthz", gw)
 
+        load = run_load_raw if args.client == "raw" else run_load
+
         async def bench() -> None:
             print(
                 f"hegui gateway benchmark: {args.requests} requests x {args.rounds} rounds, "
                 f"{args.concurrency} concurrent clients, moderation={args.moderation}, "
-                f"upstream transport={args.transport}, cores={os.cpu_count()}"
+                f"upstream transport={args.transport}, load generator={args.client}, "
+                f"upstream delay={args.upstream_delay_ms:g} ms, cores={os.cpu_count()}"
             )
             for stream in (False, True):
-                await run_load(up_url, None, stream, 100, args.concurrency)  # warm-up
-                await run_load(gw_url, key, stream, 100, args.concurrency)
+                await load(up_url, None, stream, 100, args.concurrency)  # warm-up
+                await load(gw_url, key, stream, 100, args.concurrency)
                 res: dict[str, dict[str, list]] = {"direct": {}, "gateway": {}}
                 statuses: dict[str, dict[str, int]] = {"direct": {}, "gateway": {}}
                 for _ in range(args.rounds):
                     for name, base, k in (("direct", up_url, None), ("gateway", gw_url, key)):
                         c0 = cpu_s(gw.pid)
-                        r = await run_load(base, k, stream, args.requests, args.concurrency)
+                        r = await load(base, k, stream, args.requests, args.concurrency)
                         if name == "gateway":
                             res[name].setdefault("cpu", []).append((cpu_s(gw.pid) - c0) / args.requests)
                         for f in ("lat", "ttft"):
@@ -285,15 +431,19 @@ def main() -> None:
                         codes = ", ".join(f"{k_} x{v}" for k_, v in sorted(statuses[name].items()))
                         print(f"  {name} errors: {codes}")
                 # Saturated, latency is mostly queueing behind the 2 shared cores (50 clients /
-                # throughput): the paced phase measures what the gateway adds to one request.
-                rate = args.paced_load * drps
+                # throughput): the paced phase measures what the gateway adds to one request, at a
+                # share of the slower side's capacity so that neither side is queueing
+                rate = args.paced_load * min(drps, grps)
                 paced: dict[str, list[float]] = {"direct": [], "gateway": []}
                 for _ in range(args.rounds):
                     for name, base, k in (("direct", up_url, None), ("gateway", gw_url, key)):
-                        r = await run_load(base, k, stream, args.requests // 2, args.concurrency, rate)
+                        r = await load(base, k, stream, args.requests // 2, args.concurrency, rate)
                         paced[name].extend(r["ttft" if stream else "lat"])  # type: ignore[arg-type]
                 what = "time to 1st token" if stream else "latency"
-                print(f"paced at {rate:.0f} req/s ({args.paced_load:.0%} of direct), {what}:")
+                slower = "direct" if drps <= grps else "gateway"
+                print(
+                    f"paced at {rate:.0f} req/s ({args.paced_load:.0%} of the {slower} throughput), {what}:"
+                )
                 for q, qn in ((0.5, "p50"), (0.99, "p99")):
                     dv, gv = pct(paced["direct"], q) * 1000, pct(paced["gateway"], q) * 1000
                     print(f"{'  ' + qn + ' ms':22}{dv:12.2f}{gv:12.2f}{gv - dv:12.2f}")
