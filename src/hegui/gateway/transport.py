@@ -3,9 +3,10 @@
 Why two: httpx is the general client (HTTP/2, proxies, in-process test transports), but on the
 hot path its pure-Python layers cost more than the rest of a proxied request. Measured on loopback
 against the scripted upstream, going through ``httpx.AsyncClient`` cost about 1.0 ms of CPU per
-request with httpx's own transport (httpcore + h11) and still ~0.3 ms more than calling aiohttp's
-C-accelerated client directly, because of URL merging, header and cookie handling and the
-``httpx.Request``/``httpx.Response`` objects built around every call. ``AiohttpSender`` talks to
+request with httpx's own transport (httpcore + h11), and still 0.5-0.6 ms more than calling
+aiohttp's C-accelerated client directly when httpx only wrapped an aiohttp transport (URL merging,
+header and cookie handling, the ``httpx.Request``/``httpx.Response`` objects around every call;
+A/B on loopback, 2026-12-02). ``AiohttpSender`` talks to
 aiohttp directly; ``HttpxSender`` keeps httpx for operators who choose it
 (``HEGUI_UPSTREAM_TRANSPORT=httpx``) and for embedding with a custom httpx transport.
 
