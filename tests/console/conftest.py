@@ -14,11 +14,9 @@ from fastapi.testclient import TestClient
 from hegui.config import Settings
 from hegui.console.config import ConsoleSettings
 from hegui.console.web import install
-from hegui.gateway import create_app
-from hegui.policy import default_policy
 from hegui.store import Store
 
-from ..gateway.helpers import term_moderator, with_producer
+from ..gateway.helpers import gateway_app
 from ..gateway.scripted_upstream import ServerThread, State, create_upstream
 
 PASSWORD = "correct horse battery"
@@ -82,13 +80,7 @@ def make_env(tmp_path: Path) -> Iterator[Callable[..., Env]]:
         url = database_url or f"sqlite:///{tmp_path}/console{len(made)}.db"
         settings = Settings(database_url=url, upstream_url="http://127.0.0.1:9/v1", upstream_retries=0)
         store = Store(url, auto_migrate=True)
-        app = create_app(
-            settings,
-            with_producer(default_policy()),
-            store=store,
-            moderator_factory=term_moderator,
-            console=False,
-        )
+        app = gateway_app(settings, store)
         cfg = ConsoleSettings(data_dir=str(tmp_path / "console-data"), **console)
         install(app, cfg)
         env = Env(app, store)

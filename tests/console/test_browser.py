@@ -21,11 +21,9 @@ import pytest
 from hegui.config import Settings
 from hegui.console.config import ConsoleSettings
 from hegui.console.web import install
-from hegui.gateway import create_app
-from hegui.policy import default_policy
 from hegui.store import NewUser, Store
 
-from ..gateway.helpers import REFUSE_TERM, term_moderator, with_producer
+from ..gateway.helpers import REFUSE_TERM, gateway_app
 from ..gateway.scripted_upstream import ServerThread
 from .conftest import PASSWORD
 
@@ -62,13 +60,7 @@ def site(tmp_path: Path, upstream: tuple[str, Any]) -> Iterator[Site]:
     url = f"sqlite:///{tmp_path}/browser.db"
     store = Store(url, auto_migrate=True)
     settings = Settings(database_url=url, upstream_url=upstream[0], upstream_backoff_s=0.01)
-    app = create_app(
-        settings,
-        with_producer(default_policy()),
-        store=store,
-        moderator_factory=term_moderator,
-        console=False,
-    )
+    app = gateway_app(settings, store)
     install(app, ConsoleSettings(data_dir=str(tmp_path / "data")))
     srv = ServerThread(app).start()
     try:

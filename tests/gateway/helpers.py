@@ -85,3 +85,18 @@ def chat_body(prompt: str, stream: bool = False, **scripted: Any) -> dict[str, A
     if scripted:
         body["scripted"] = scripted
     return body
+
+
+def gateway_app(settings: Any, store: Any) -> Any:
+    """A gateway app as the tests use it: the default policy with a provider code, the term
+    detector, no console (tests that need the console install it with their own settings)."""
+    from hegui.gateway import create_app
+    from hegui.policy import default_policy
+
+    return create_app(
+        settings,
+        with_producer(default_policy()),
+        store=store,
+        moderator_factory=term_moderator,
+        console=False,
+    )

@@ -14,12 +14,10 @@ import httpx
 import pytest
 
 from hegui.config import Settings
-from hegui.gateway import create_app
 from hegui.gateway.app import GenerationFastPath
-from hegui.policy import default_policy
 from hegui.store import NewUser, Store
 
-from .helpers import BLOCK_TERM, chat_body, term_moderator, with_producer
+from .helpers import BLOCK_TERM, chat_body, gateway_app
 from .scripted_upstream import ServerThread
 
 # per-request values: ids (the upstream's count, ours, the labels'), times
@@ -59,13 +57,7 @@ def two_gateways(tmp_path, upstream):
     served: list[str] = []
     apps = []
     for fast in (True, False):
-        app = create_app(
-            settings,
-            with_producer(default_policy()),
-            store=store,
-            moderator_factory=term_moderator,
-            console=False,
-        )
+        app = gateway_app(settings, store)
         for m in list(app.user_middleware):
             if m.cls is GenerationFastPath:
                 if fast:
